@@ -1,0 +1,21 @@
+//! agentos-core: the plain data every agentos crate speaks.
+//!
+//! Owns: conversation messages, tool specs, tool calls and results, model requests and responses,
+//! streaming events, usage accounting, steps, trajectories and ids.
+//!
+//! Must not: do I/O, hold state, or know about any provider, the kernel or the database. Every type
+//! here is serializable with serde so that the kernel can journal it verbatim.
+
+mod ids;
+mod message;
+mod model;
+mod step;
+mod tool;
+mod usage;
+
+pub use ids::RunId;
+pub use message::{Message, Part, Role};
+pub use model::{ChatRequest, ChatResponse, FinishReason, ModelEvent, Sampling};
+pub use step::{Event, Step, StepKind, Trajectory};
+pub use tool::{ToolCall, ToolResult, ToolSpec};
+pub use usage::Usage;
