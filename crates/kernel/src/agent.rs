@@ -1,0 +1,224 @@
+//! The agent's side of the kernel: [`Agent`] is the handle through which a running strategy makes
+//! every syscall (model calls, tool calls, questions to the person).
+//!
+//! Syscalls are a journal. Each gets the next sequence number of its run and is written to SQLite,
+//! request and result, before the result is handed back. A resumed run replays: the strategy runs
+//! again from the start, and each syscall whose number the journal already holds returns the
+//! recorded result instead of running again (after checking it asks for the same thing), until
+//! the journal ends and live execution takes over. So a killed run neither loses nor repeats a
+//! recorded step.
+
+use crate::error::KernelError;
+use crate::tools::ToolContext;
+use crate::{KernelInner, RunSpec};
+use agentos_core::{ChatRequest, ChatResponse, Event, ModelEvent, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage};
+use agentos_llm::{LanguageModel, ModelCapabilities};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Controls of a live run that the kernel can pull from outside: suspend and cancel.
+#[derive(Default)]
+pub(crate) struct Control {
+    pub(crate) suspend: AtomicBool,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// A running agent's handle on the kernel. Strategies see only this.
+pub struct Agent {
+    pub(crate) kernel: Arc<KernelInner>,
+    pub(crate) run: RunId,
+    pub(crate) spec: RunSpec,
+    pub(crate) model: Arc<dyn LanguageModel>,
+    pub(crate) tool_context: ToolContext,
+    pub(crate) control: Arc<Control>,
+    pub(crate) next_seq: AtomicU64,
+    pub(crate) journal: Mutex<HashMap<u64, Step>>,
+    pub(crate) usage: Mutex<Usage>,
+}
+
+impl Agent {
+    /// The run this agent belongs to.
+    pub fn run(&self) -> &RunId {
+        &self.run
+    }
+
+    /// The task the agent was given.
+    pub fn task(&self) -> &str {
+        &self.spec.task
+    }
+
+    /// The run's spec.
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    /// What the run's model can do.
+    pub fn model_capabilities(&self) -> ModelCapabilities {
+        self.model.capabilities()
+    }
+
+    /// The specs of the tools this agent was granted.
+    pub fn tools(&self) -> Vec<ToolSpec> {
+        self.kernel.tools.specs(&self.tool_context.capabilities.tools)
+    }
+
+    /// Usage of the run so far, replayed steps included.
+    pub fn usage(&self) -> Usage {
+        *self.usage.lock().unwrap()
+    }
+
+    /// True while some recorded steps have not been replayed yet.
+    pub fn replaying(&self) -> bool {
+        !self.journal.lock().unwrap().is_empty()
+    }
+
+    fn emit(&self, event: Event) {
+        (self.kernel.events)(&event);
+    }
+
+    /// The step boundary: honours suspend and cancel requests, then takes the next journal number.
+    fn begin(&self) -> Result<u64, KernelError> {
+        if self.control.cancel.is_cancelled() {
+            return Err(KernelError::Cancelled(self.run.to_string()));
+        }
+        if self.control.suspend.load(Ordering::SeqCst) {
+            return Err(KernelError::Suspended(self.run.to_string()));
+        }
+        Ok(self.next_seq.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Takes the recorded step at `seq`, if the journal has one, checking it answers the same ask.
+    fn replay(&self, seq: u64, asked: Asked<'_>) -> Result<Option<StepKind>, KernelError> {
+        let Some(step) = self.journal.lock().unwrap().remove(&seq) else { return Ok(None) };
+        let same = match (&step.kind, asked) {
+            (StepKind::Model { request, .. }, Asked::Model(now)) => serde_json::to_value(request).ok() == serde_json::to_value(now).ok(),
+            (StepKind::Tool { call, .. }, Asked::Tool(now)) => call.name == now.name && call.arguments == now.arguments,
+            (StepKind::AskUser { question, .. }, Asked::User(now)) => question == now,
+            _ => false,
+        };
+        if !same {
+            return Err(KernelError::ReplayDiverged { run: self.run.to_string(), seq, recorded: describe(&step.kind), asked: asked.to_string() });
+        }
+        self.emit(Event::Step { run: self.run.clone(), step: step.clone(), replayed: true });
+        Ok(Some(step.kind))
+    }
+
+    async fn record(&self, step: Step, usage: Option<Usage>) -> Result<(), KernelError> {
+        let model = usage.map(|u| (self.spec.model.clone(), u));
+        self.kernel.storage.record_step(&self.run, step.clone(), model).await?;
+        self.emit(Event::Step { run: self.run.clone(), step, replayed: false });
+        Ok(())
+    }
+
+    fn charge(&self, usage: Usage) {
+        *self.usage.lock().unwrap() += usage;
+    }
+
+    fn check_budget(&self) -> Result<(), KernelError> {
+        let used = self.usage();
+        let budget = &self.spec.budget;
+        if let Some(limit) = budget.max_model_calls.filter(|l| used.model_calls >= *l) {
+            return Err(KernelError::BudgetExhausted { run: self.run.to_string(), what: "model calls", limit });
+        }
+        if let Some(limit) = budget.max_tokens.filter(|l| used.total_tokens() >= *l) {
+            return Err(KernelError::BudgetExhausted { run: self.run.to_string(), what: "tokens", limit });
+        }
+        Ok(())
+    }
+
+    /// Syscall: one model call, queued by the scheduler, streamed live, journaled.
+    pub async fn model(&self, request: ChatRequest) -> Result<ChatResponse, KernelError> {
+        let seq = self.begin()?;
+        if let Some(StepKind::Model { response, .. }) = self.replay(seq, Asked::Model(&request))? {
+            self.charge(response.usage);
+            return Ok(response);
+        }
+        self.check_budget()?;
+        let started = Instant::now();
+        let call = async {
+            let _permit = self.kernel.scheduler.acquire(self.model.uri(), self.run.as_str(), self.spec.priority).await;
+            let on_event = |delta: ModelEvent| self.emit(Event::Model { run: self.run.clone(), seq, delta });
+            self.model.chat(&request, &on_event).await
+        };
+        let response = tokio::select! {
+            r = call => r?,
+            _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
+        };
+        self.charge(response.usage);
+        let step = Step { seq, kind: StepKind::Model { request, response: response.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
+        self.record(step, Some(response.usage)).await?;
+        Ok(response)
+    }
+
+    /// Syscall: the tool calls of one model turn, run in parallel, each validated, access-checked
+    /// and journaled. Failures come back as error results for the model, in the calls' order.
+    pub async fn call_tools(&self, calls: &[ToolCall]) -> Result<Vec<ToolResult>, KernelError> {
+        let mut seqs = Vec::with_capacity(calls.len());
+        for _ in calls {
+            seqs.push(self.begin()?);
+        }
+        let runs = calls.iter().zip(seqs).map(|(call, seq)| self.call_tool(call, seq));
+        futures::future::join_all(runs).await.into_iter().collect()
+    }
+
+    async fn call_tool(&self, call: &ToolCall, seq: u64) -> Result<ToolResult, KernelError> {
+        if let Some(StepKind::Tool { result, .. }) = self.replay(seq, Asked::Tool(call))? {
+            return Ok(result);
+        }
+        let started = Instant::now();
+        let denials = Mutex::new(Vec::new());
+        let result = tokio::select! {
+            r = self.kernel.tools.execute(call, &self.tool_context, |reason| denials.lock().unwrap().push(reason.to_string())) => r,
+            _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
+        };
+        for reason in denials.into_inner().unwrap() {
+            self.kernel.storage.record_event(&self.run, "denied", serde_json::json!({ "seq": seq, "call": call, "reason": reason })).await?;
+            self.emit(Event::Denied { run: self.run.clone(), call: call.clone(), reason });
+        }
+        let step = Step { seq, kind: StepKind::Tool { call: call.clone(), result: result.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
+        self.record(step, None).await?;
+        Ok(result)
+    }
+
+    /// Syscall: asks the person a question and waits for the answer.
+    pub async fn ask_user(&self, question: &str) -> Result<String, KernelError> {
+        let seq = self.begin()?;
+        if let Some(StepKind::AskUser { answer, .. }) = self.replay(seq, Asked::User(question))? {
+            return Ok(answer);
+        }
+        let started = Instant::now();
+        let answer = self.tool_context.operator.ask(question).await.ok_or_else(|| KernelError::NoOperator(question.to_string()))?;
+        let step = Step { seq, kind: StepKind::AskUser { question: question.to_string(), answer: answer.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
+        self.record(step, None).await?;
+        Ok(answer)
+    }
+}
+
+/// What a syscall asks for, to compare with what the journal recorded at its position.
+#[derive(Clone, Copy)]
+enum Asked<'a> {
+    Model(&'a ChatRequest),
+    Tool(&'a ToolCall),
+    User(&'a str),
+}
+
+impl std::fmt::Display for Asked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Asked::Model(r) => write!(f, "a model call with {} messages", r.messages.len()),
+            Asked::Tool(c) => write!(f, "a call of `{}` with {}", c.name, c.arguments),
+            Asked::User(q) => write!(f, "the question `{q}`"),
+        }
+    }
+}
+
+fn describe(kind: &StepKind) -> String {
+    match kind {
+        StepKind::Model { request, .. } => Asked::Model(request).to_string(),
+        StepKind::Tool { call, .. } => Asked::Tool(call).to_string(),
+        StepKind::AskUser { question, .. } => Asked::User(question).to_string(),
+    }
+}

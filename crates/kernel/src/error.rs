@@ -1,0 +1,49 @@
+use crate::storage::StorageError;
+use agentos_llm::LlmError;
+use thiserror::Error;
+
+/// Why a syscall failed. Tool failures are not here: they come back to the agent as error results.
+#[derive(Debug, Error)]
+pub enum KernelError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The model call failed after the provider's retries.
+    #[error("model call failed: {0}")]
+    Model(#[from] LlmError),
+    /// The agent used up a budget of its run.
+    #[error("run {run} exhausted its budget of {limit} {what}; raise it (--max-calls / --max-tokens) or simplify the task")]
+    BudgetExhausted {
+        /// The run.
+        run: String,
+        /// `model calls` or `tokens`.
+        what: &'static str,
+        /// The limit that was reached.
+        limit: u64,
+    },
+    /// The run was cancelled.
+    #[error("run {0} was cancelled")]
+    Cancelled(String),
+    /// The run was suspended between steps; `agentos resume` carries it on.
+    #[error("run {0} was suspended; `agentos resume {0}` carries it on")]
+    Suspended(String),
+    /// On resume, the agent asked for something other than what the journal recorded at this
+    /// position, so the recorded results cannot be replayed.
+    #[error("run {run} cannot be replayed: at step {seq} the journal has {recorded} but the agent now asks for {asked}; the strategy or its settings changed since the run was recorded")]
+    ReplayDiverged {
+        /// The run.
+        run: String,
+        /// The journal position.
+        seq: u64,
+        /// What the journal holds there.
+        recorded: String,
+        /// What the agent asked for.
+        asked: String,
+    },
+    /// The run spec or a setting is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// A question was put to the person but nobody is there to answer.
+    #[error("the agent asked the person `{0}`, but no one is attached to this run; run it in a terminal, or give the information in the task")]
+    NoOperator(String),
+}

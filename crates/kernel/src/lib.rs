@@ -1,0 +1,230 @@
+//! agentos-kernel: the syscalls every agent goes through, after AIOS (Mei et al., 2024).
+//!
+//! Owns: the model-call [`Scheduler`], the [`ToolRegistry`] (validation, timeouts, parallel
+//! calls), the access manager ([`Capabilities`], deny by default), [`Storage`] (one SQLite file;
+//! every syscall journaled before its result is returned) and the context manager (suspend,
+//! [`Snapshot`], restore). A strategy holds an [`Agent`] handle and nothing else.
+//!
+//! Must not: know any strategy, render anything for a person, or let an agent reach a model, a
+//! tool or the disk except through a syscall.
+
+mod access;
+mod agent;
+mod context;
+mod error;
+mod scheduler;
+mod storage;
+mod tools;
+
+pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
+pub use agent::Agent;
+pub use context::Snapshot;
+pub use error::KernelError;
+pub use scheduler::{Permit, Policy, Scheduler};
+pub use storage::{RunRecord, Storage, StorageError};
+pub use tools::{RegistryError, Tool, ToolContext, ToolError, ToolRegistry};
+
+use agentos_core::{Event, RunId, Trajectory};
+use agentos_llm::LanguageModel;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Limits on what one run may spend. `None` is unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Most model calls.
+    pub max_model_calls: Option<u64>,
+    /// Most tokens, in and out together.
+    pub max_tokens: Option<u64>,
+}
+
+/// Everything that defines a run; stored with it, so that a resume rebuilds the same agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The task, in the person's words.
+    pub task: String,
+    /// The strategy's name (`react`, ...).
+    pub strategy: String,
+    /// The model URI.
+    pub model: String,
+    /// Most reasoning steps (model turns) before the strategy gives up.
+    pub max_steps: u32,
+    /// What the agent may do.
+    pub capabilities: Capabilities,
+    /// What it may spend.
+    #[serde(default)]
+    pub budget: Budget,
+    /// Scheduling priority (higher first, under the priority policy).
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// Kernel settings.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    /// Order of waiting model calls.
+    pub policy: Policy,
+    /// Most concurrent calls per model.
+    pub max_concurrent_per_model: usize,
+    /// Default timeout of one tool call.
+    pub tool_timeout: Duration,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig { policy: Policy::Fifo, max_concurrent_per_model: 16, tool_timeout: Duration::from_secs(30) }
+    }
+}
+
+type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+pub(crate) struct KernelInner {
+    pub(crate) storage: Storage,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) tools: ToolRegistry,
+    pub(crate) operator: Arc<dyn Operator>,
+    pub(crate) events: EventHook,
+    pub(crate) models: Mutex<HashMap<String, Arc<dyn LanguageModel>>>,
+    pub(crate) live: Mutex<HashMap<RunId, Arc<agent::Control>>>,
+}
+
+/// The kernel. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Kernel {
+    inner: Arc<KernelInner>,
+}
+
+/// Assembles a [`Kernel`]: storage, settings, tools, the person behind it, and who hears events.
+pub struct KernelBuilder {
+    storage: Storage,
+    config: KernelConfig,
+    tools: Vec<Arc<dyn Tool>>,
+    models: HashMap<String, Arc<dyn LanguageModel>>,
+    operator: Arc<dyn Operator>,
+    events: EventHook,
+}
+
+impl KernelBuilder {
+    /// Sets the kernel settings.
+    pub fn config(mut self, config: KernelConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers a tool.
+    pub fn tool(mut self, tool: Arc<dyn Tool>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Registers a model instance under its URI, instead of building it from the URI.
+    pub fn model(mut self, model: Arc<dyn LanguageModel>) -> Self {
+        self.models.insert(model.uri().to_string(), model);
+        self
+    }
+
+    /// Sets the person who answers questions and approvals (default: [`Nobody`]).
+    pub fn operator(mut self, operator: Arc<dyn Operator>) -> Self {
+        self.operator = operator;
+        self
+    }
+
+    /// Sets who hears every event of every run, live.
+    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events = Arc::new(hook);
+        self
+    }
+
+    /// Builds the kernel. Fails if a tool's schema does not compile.
+    pub fn build(self) -> Result<Kernel, RegistryError> {
+        let mut tools = ToolRegistry::new(self.config.tool_timeout);
+        for tool in self.tools {
+            tools.register(tool)?;
+        }
+        Ok(Kernel {
+            inner: Arc::new(KernelInner {
+                storage: self.storage,
+                scheduler: Scheduler::new(self.config.policy, self.config.max_concurrent_per_model),
+                tools,
+                operator: self.operator,
+                events: self.events,
+                models: Mutex::new(self.models),
+                live: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+impl Kernel {
+    /// Starts assembling a kernel over `storage`.
+    pub fn builder(storage: Storage) -> KernelBuilder {
+        KernelBuilder { storage, config: KernelConfig::default(), tools: Vec::new(), models: HashMap::new(), operator: Arc::new(Nobody), events: Arc::new(|_| {}) }
+    }
+
+    /// The database.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The names of every registered tool.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.inner.tools.names()
+    }
+
+    /// The model a URI names, built once and shared by every agent of this kernel.
+    pub fn model(&self, uri: &str) -> Result<Arc<dyn LanguageModel>, KernelError> {
+        let mut models = self.inner.models.lock().unwrap();
+        if let Some(m) = models.get(uri) {
+            return Ok(m.clone());
+        }
+        let model = agentos_llm::from_uri(uri)?;
+        models.insert(uri.to_string(), model.clone());
+        Ok(model)
+    }
+
+    /// Records a new run and returns its agent handle.
+    pub async fn start(&self, spec: RunSpec) -> Result<Agent, KernelError> {
+        let unknown: Vec<&String> = spec.capabilities.tools.iter().filter(|t| !self.inner.tools.names().contains(t)).collect();
+        if !unknown.is_empty() {
+            return Err(KernelError::Config(format!("unknown tools {unknown:?}; the tools there are: {}", self.inner.tools.names().join(", "))));
+        }
+        let run = RunId::new();
+        let agent = self.agent(run.clone(), spec.clone(), HashMap::new())?;
+        let value = serde_json::to_value(&spec).expect("a run spec serializes");
+        self.inner.storage.create_run(RunRecord::starting(run, &spec.task, &spec.strategy, &spec.model, value)).await?;
+        Ok(agent)
+    }
+
+    /// Ends a run with the strategy's outcome: `finished` with the answer, or `suspended`,
+    /// `cancelled` or `failed` with the error. Returns the status.
+    pub async fn finish(&self, agent: &Agent, outcome: &Result<String, KernelError>) -> Result<&'static str, KernelError> {
+        let (status, output) = match outcome {
+            Ok(answer) => ("finished", answer.clone()),
+            Err(KernelError::Suspended(_)) => ("suspended", String::new()),
+            Err(KernelError::Cancelled(_)) => ("cancelled", String::new()),
+            Err(e) => ("failed", e.to_string()),
+        };
+        self.inner.live.lock().unwrap().remove(agent.run());
+        let storage = &self.inner.storage;
+        storage.record_event(agent.run(), "finished", serde_json::json!({ "status": status, "output": output })).await?;
+        storage.set_status(agent.run(), status, Some(output.clone()).filter(|o| !o.is_empty())).await?;
+        (self.inner.events)(&Event::Finished { run: agent.run().clone(), status: status.to_string(), output });
+        Ok(status)
+    }
+
+    /// The whole stored trajectory of a run.
+    pub fn trajectory(&self, run: &str) -> Result<Trajectory, KernelError> {
+        trajectory(&self.inner.storage, run)
+    }
+}
+
+/// The whole stored trajectory of a run, read straight from storage (no kernel needed).
+pub fn trajectory(storage: &Storage, run: &str) -> Result<Trajectory, KernelError> {
+    let record = storage.run(run)?;
+    let steps = storage.steps(&record.id)?;
+    let usage = storage.usage(&record.id)?;
+    let answer = if record.status == "finished" { record.output.clone() } else { None };
+    Ok(Trajectory { run: record.id, task: record.task, strategy: record.strategy, model: record.model, status: record.status, steps, answer, usage })
+}
