@@ -61,6 +61,31 @@ pub struct RunSpec {
     pub priority: i32,
 }
 
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// With this answer.
+    Finished(String),
+    /// Suspended between steps; it can be resumed.
+    Suspended,
+    /// Cancelled.
+    Cancelled,
+    /// With this error; it can be resumed, and retries from the failed step.
+    Failed(String),
+}
+
+impl Ending {
+    /// The status stored for the run.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Ending::Finished(_) => "finished",
+            Ending::Suspended => "suspended",
+            Ending::Cancelled => "cancelled",
+            Ending::Failed(_) => "failed",
+        }
+    }
+}
+
 /// Kernel settings.
 #[derive(Clone, Debug)]
 pub struct KernelConfig {
@@ -197,14 +222,12 @@ impl Kernel {
         Ok(agent)
     }
 
-    /// Ends a run with the strategy's outcome: `finished` with the answer, or `suspended`,
-    /// `cancelled` or `failed` with the error. Returns the status.
-    pub async fn finish(&self, agent: &Agent, outcome: &Result<String, KernelError>) -> Result<&'static str, KernelError> {
-        let (status, output) = match outcome {
-            Ok(answer) => ("finished", answer.clone()),
-            Err(KernelError::Suspended(_)) => ("suspended", String::new()),
-            Err(KernelError::Cancelled(_)) => ("cancelled", String::new()),
-            Err(e) => ("failed", e.to_string()),
+    /// Ends a run: records how it ended, tells the watchers, and returns its status.
+    pub async fn finish(&self, agent: &Agent, ending: Ending) -> Result<&'static str, KernelError> {
+        let status = ending.status();
+        let output = match ending {
+            Ending::Finished(text) | Ending::Failed(text) => text,
+            Ending::Suspended | Ending::Cancelled => String::new(),
         };
         self.inner.live.lock().unwrap().remove(agent.run());
         let storage = &self.inner.storage;

@@ -1,0 +1,169 @@
+//! ReAct (Yao et al., 2023, "ReAct: Synergizing Reasoning and Acting in Language Models"): the
+//! model interleaves reasoning with actions, and each action's observation feeds the next step.
+//!
+//! With a model that calls tools natively, each turn is a chat completion that either asks for
+//! tool calls (run in parallel by the kernel, their results returned as tool messages) or answers.
+//! With a model that does not, the agent uses the paper's text protocol: `Thought:`, `Action:`,
+//! `Action Input:`, then an `Observation:` written by the agent, until `Final Answer:`.
+//!
+//! Malformed output never ends the run: invalid JSON, an unknown tool, arguments that break the
+//! schema, or no action at all become an observation that tells the model what was wrong, and the
+//! next step lets it correct itself.
+
+use crate::{AgentError, Strategy};
+use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
+use agentos_kernel::Agent;
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// The ReAct strategy. See the module documentation.
+pub struct ReAct;
+
+const NATIVE_PROMPT: &str = "You are an agent that solves the user's task step by step. \
+Think about what to do, call the tools you need (with arguments that match their JSON schema), and read their results. \
+When you know the answer, reply with the final answer only, without calling a tool.";
+
+#[async_trait]
+impl Strategy for ReAct {
+    fn name(&self) -> &'static str {
+        "react"
+    }
+
+    async fn run(&self, agent: &Agent) -> Result<String, AgentError> {
+        if agent.model_capabilities().native_tools {
+            native(agent).await
+        } else {
+            text_protocol(agent).await
+        }
+    }
+}
+
+async fn native(agent: &Agent) -> Result<String, AgentError> {
+    let tools = agent.tools();
+    let mut messages = vec![Message::system(NATIVE_PROMPT), Message::user(agent.task())];
+    let max_steps = agent.spec().max_steps;
+    for _ in 0..max_steps {
+        let response = agent.model(ChatRequest { messages: messages.clone(), tools: tools.clone(), ..Default::default() }).await?;
+        let reply = response.message;
+        messages.push(reply.clone());
+        if reply.tool_calls.is_empty() {
+            let answer = reply.content().trim().to_string();
+            if !answer.is_empty() {
+                return Ok(answer);
+            }
+            messages.push(Message::user("Your reply was empty. Call one of the tools, or give the final answer."));
+            continue;
+        }
+        for result in agent.call_tools(&reply.tool_calls).await? {
+            messages.push(Message::tool(result.call_id, result.content));
+        }
+    }
+    Err(AgentError::StepLimit(max_steps))
+}
+
+/// The system prompt of the text protocol, listing the tools with their schemas.
+fn text_prompt(tools: &[ToolSpec]) -> String {
+    let mut listing = String::new();
+    for t in tools {
+        listing.push_str(&format!("- {}: {} Arguments (JSON Schema): {}\n", t.name, t.description, t.parameters));
+    }
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    format!(
+        "You solve the user's task by interleaving Thought, Action and Observation steps.\n\n\
+You can use these tools:\n{listing}\n\
+Use exactly this format:\n\n\
+Thought: what you think about what to do next\n\
+Action: the tool to use, one of [{}]\n\
+Action Input: the tool's arguments as one JSON object\n\n\
+Then stop: the Observation (the tool's result) will be given to you. Repeat as often as needed. \
+When you know the answer, write:\n\n\
+Thought: I know the final answer\n\
+Final Answer: the answer to the task",
+        names.join(", ")
+    )
+}
+
+/// What one reply in the text protocol asks for.
+#[derive(Debug, PartialEq)]
+enum Parsed {
+    Answer(String),
+    Act { tool: String, arguments: Value },
+    /// The reply does not follow the protocol; the text says how.
+    Malformed(String),
+}
+
+fn parse(reply: &str) -> Parsed {
+    let field = |name: &str| -> Option<String> {
+        let start = reply.rfind(name)? + name.len();
+        let rest = &reply[start..];
+        let end = ["\nThought:", "\nAction:", "\nAction Input:", "\nObservation:", "\nFinal Answer:"]
+            .iter()
+            .filter_map(|m| rest.find(m))
+            .min()
+            .unwrap_or(rest.len());
+        Some(rest[..end].trim().to_string())
+    };
+    let action = field("Action:");
+    if let Some(answer) = field("Final Answer:") {
+        if action.is_none() {
+            return Parsed::Answer(answer);
+        }
+        return Parsed::Malformed("your reply has both an Action and a Final Answer; give one of them".into());
+    }
+    let Some(tool) = action else {
+        return Parsed::Malformed("your reply has neither an `Action:` line nor a `Final Answer:` line; follow the format".into());
+    };
+    let Some(input) = field("Action Input:") else {
+        return Parsed::Malformed(format!("the Action `{tool}` has no `Action Input:` line; give its arguments as one JSON object"));
+    };
+    let input = input.trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```").trim();
+    match serde_json::from_str::<Value>(input) {
+        Ok(arguments) => Parsed::Act { tool, arguments },
+        // The kernel reports unparseable arguments, schema in hand, like any invalid call.
+        Err(_) => Parsed::Act { tool, arguments: Value::String(input.to_string()) },
+    }
+}
+
+async fn text_protocol(agent: &Agent) -> Result<String, AgentError> {
+    let tools = agent.tools();
+    let mut messages = vec![Message::system(text_prompt(&tools)), Message::user(agent.task())];
+    let max_steps = agent.spec().max_steps;
+    for step in 0..max_steps {
+        let request = ChatRequest { messages: messages.clone(), stop: vec!["\nObservation:".into()], ..Default::default() };
+        let reply = agent.model(request).await?.message.content();
+        messages.push(Message::assistant(reply.clone()));
+        let observation = match parse(&reply) {
+            Parsed::Answer(answer) => return Ok(answer),
+            Parsed::Malformed(problem) => format!("Invalid reply: {problem}."),
+            Parsed::Act { tool, arguments } => {
+                let call = ToolCall { id: format!("step{step}"), name: tool, arguments };
+                let results: Vec<ToolResult> = agent.call_tools(std::slice::from_ref(&call)).await?;
+                results.into_iter().map(|r| r.content).collect()
+            }
+        };
+        messages.push(Message::user(format!("Observation: {observation}")));
+    }
+    Err(AgentError::StepLimit(max_steps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_text_protocol() {
+        let cases = [
+            ("Thought: add\nAction: calculator\nAction Input: {\"expression\": \"1+2\"}", Parsed::Act { tool: "calculator".into(), arguments: json!({"expression": "1+2"}) }),
+            ("Thought: done\nFinal Answer: 3", Parsed::Answer("3".into())),
+            ("Action: calculator\nAction Input: ```json\n{\"expression\": \"2\"}\n```", Parsed::Act { tool: "calculator".into(), arguments: json!({"expression": "2"}) }),
+            ("Action: calculator\nAction Input: {expression: 1+2}", Parsed::Act { tool: "calculator".into(), arguments: Value::String("{expression: 1+2}".into()) }),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(parse(reply), want, "{reply}");
+        }
+        for malformed in ["I think it is 3.", "Action: calculator", "Action: calculator\nAction Input: {}\nFinal Answer: 3"] {
+            assert!(matches!(parse(malformed), Parsed::Malformed(_)), "{malformed}");
+        }
+    }
+}
