@@ -87,7 +87,10 @@ Final Answer: the answer to the task",
 #[derive(Debug, PartialEq)]
 enum Parsed {
     Answer(String),
-    Act { tool: String, arguments: Value },
+    Act {
+        tool: String,
+        arguments: Value,
+    },
     /// The reply does not follow the protocol; the text says how.
     Malformed(String),
 }
@@ -154,10 +157,19 @@ mod tests {
     #[test]
     fn parses_the_text_protocol() {
         let cases = [
-            ("Thought: add\nAction: calculator\nAction Input: {\"expression\": \"1+2\"}", Parsed::Act { tool: "calculator".into(), arguments: json!({"expression": "1+2"}) }),
+            (
+                "Thought: add\nAction: calculator\nAction Input: {\"expression\": \"1+2\"}",
+                Parsed::Act { tool: "calculator".into(), arguments: json!({"expression": "1+2"}) },
+            ),
             ("Thought: done\nFinal Answer: 3", Parsed::Answer("3".into())),
-            ("Action: calculator\nAction Input: ```json\n{\"expression\": \"2\"}\n```", Parsed::Act { tool: "calculator".into(), arguments: json!({"expression": "2"}) }),
-            ("Action: calculator\nAction Input: {expression: 1+2}", Parsed::Act { tool: "calculator".into(), arguments: Value::String("{expression: 1+2}".into()) }),
+            (
+                "Action: calculator\nAction Input: ```json\n{\"expression\": \"2\"}\n```",
+                Parsed::Act { tool: "calculator".into(), arguments: json!({"expression": "2"}) },
+            ),
+            (
+                "Action: calculator\nAction Input: {expression: 1+2}",
+                Parsed::Act { tool: "calculator".into(), arguments: Value::String("{expression: 1+2}".into()) },
+            ),
         ];
         for (reply, want) in cases {
             assert_eq!(parse(reply), want, "{reply}");

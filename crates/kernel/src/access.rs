@@ -58,7 +58,10 @@ impl Capabilities {
         if inside {
             Ok(resolved)
         } else {
-            Err(Denied(format!("permission denied: `{path}` is outside the folders this agent may use ({})", self.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))))
+            Err(Denied(format!(
+                "permission denied: `{path}` is outside the folders this agent may use ({})",
+                self.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )))
         }
     }
 }

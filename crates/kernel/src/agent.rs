@@ -100,7 +100,12 @@ impl Agent {
             _ => false,
         };
         if !same {
-            return Err(KernelError::ReplayDiverged { run: self.run.to_string(), seq, recorded: describe(&step.kind), asked: asked.to_string() });
+            return Err(KernelError::ReplayDiverged {
+                run: self.run.to_string(),
+                seq,
+                recorded: describe(&step.kind),
+                asked: asked.to_string(),
+            });
         }
         self.emit(Event::Step { run: self.run.clone(), step: step.clone(), replayed: true });
         Ok(Some(step.kind))
@@ -148,7 +153,8 @@ impl Agent {
             _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
         };
         self.charge(response.usage);
-        let step = Step { seq, kind: StepKind::Model { request, response: response.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
+        let step =
+            Step { seq, kind: StepKind::Model { request, response: response.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
         self.record(step, Some(response.usage)).await?;
         Ok(response)
     }
@@ -175,10 +181,17 @@ impl Agent {
             _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
         };
         for reason in denials.into_inner().unwrap() {
-            self.kernel.storage.record_event(&self.run, "denied", serde_json::json!({ "seq": seq, "call": call, "reason": reason })).await?;
+            self.kernel
+                .storage
+                .record_event(&self.run, "denied", serde_json::json!({ "seq": seq, "call": call, "reason": reason }))
+                .await?;
             self.emit(Event::Denied { run: self.run.clone(), call: call.clone(), reason });
         }
-        let step = Step { seq, kind: StepKind::Tool { call: call.clone(), result: result.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
+        let step = Step {
+            seq,
+            kind: StepKind::Tool { call: call.clone(), result: result.clone() },
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
         self.record(step, None).await?;
         Ok(result)
     }
@@ -191,7 +204,11 @@ impl Agent {
         }
         let started = Instant::now();
         let answer = self.tool_context.operator.ask(question).await.ok_or_else(|| KernelError::NoOperator(question.to_string()))?;
-        let step = Step { seq, kind: StepKind::AskUser { question: question.to_string(), answer: answer.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
+        let step = Step {
+            seq,
+            kind: StepKind::AskUser { question: question.to_string(), answer: answer.clone() },
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
         self.record(step, None).await?;
         Ok(answer)
     }

@@ -75,7 +75,8 @@ impl Kernel {
         let model = self.model(&spec.model)?;
         let control = Arc::new(Control::default());
         self.inner.live.lock().unwrap().insert(run.clone(), control.clone());
-        let tool_context = ToolContext { run: run.clone(), capabilities: Arc::new(spec.capabilities.clone()), operator: self.inner.operator.clone() };
+        let tool_context =
+            ToolContext { run: run.clone(), capabilities: Arc::new(spec.capabilities.clone()), operator: self.inner.operator.clone() };
         Ok(Agent {
             kernel: self.inner.clone(),
             run,

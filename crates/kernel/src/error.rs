@@ -44,6 +44,8 @@ pub enum KernelError {
     #[error("{0}")]
     Config(String),
     /// A question was put to the person but nobody is there to answer.
-    #[error("the agent asked the person `{0}`, but no one is attached to this run; run it in a terminal, or give the information in the task")]
+    #[error(
+        "the agent asked the person `{0}`, but no one is attached to this run; run it in a terminal, or give the information in the task"
+    )]
     NoOperator(String),
 }

@@ -185,7 +185,14 @@ impl KernelBuilder {
 impl Kernel {
     /// Starts assembling a kernel over `storage`.
     pub fn builder(storage: Storage) -> KernelBuilder {
-        KernelBuilder { storage, config: KernelConfig::default(), tools: Vec::new(), models: HashMap::new(), operator: Arc::new(Nobody), events: Arc::new(|_| {}) }
+        KernelBuilder {
+            storage,
+            config: KernelConfig::default(),
+            tools: Vec::new(),
+            models: HashMap::new(),
+            operator: Arc::new(Nobody),
+            events: Arc::new(|_| {}),
+        }
     }
 
     /// The database.
@@ -213,7 +220,10 @@ impl Kernel {
     pub async fn start(&self, spec: RunSpec) -> Result<Agent, KernelError> {
         let unknown: Vec<&String> = spec.capabilities.tools.iter().filter(|t| !self.inner.tools.names().contains(t)).collect();
         if !unknown.is_empty() {
-            return Err(KernelError::Config(format!("unknown tools {unknown:?}; the tools there are: {}", self.inner.tools.names().join(", "))));
+            return Err(KernelError::Config(format!(
+                "unknown tools {unknown:?}; the tools there are: {}",
+                self.inner.tools.names().join(", ")
+            )));
         }
         let run = RunId::new();
         let agent = self.agent(run.clone(), spec.clone(), HashMap::new())?;
@@ -249,5 +259,14 @@ pub fn trajectory(storage: &Storage, run: &str) -> Result<Trajectory, KernelErro
     let steps = storage.steps(&record.id)?;
     let usage = storage.usage(&record.id)?;
     let answer = if record.status == "finished" { record.output.clone() } else { None };
-    Ok(Trajectory { run: record.id, task: record.task, strategy: record.strategy, model: record.model, status: record.status, steps, answer, usage })
+    Ok(Trajectory {
+        run: record.id,
+        task: record.task,
+        strategy: record.strategy,
+        model: record.model,
+        status: record.status,
+        steps,
+        answer,
+        usage,
+    })
 }

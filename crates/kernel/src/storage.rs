@@ -225,9 +225,7 @@ impl Storage {
 
     /// One run, or [`StorageError::UnknownRun`].
     pub fn run(&self, id: &str) -> Result<RunRecord, StorageError> {
-        let found = self.read(|c| {
-            c.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_row).optional()
-        })?;
+        let found = self.read(|c| c.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_row).optional())?;
         let row = found.ok_or_else(|| StorageError::UnknownRun(id.to_string()))?;
         self.decode_run(row)
     }
@@ -255,7 +253,8 @@ impl Storage {
         })?;
         rows.into_iter()
             .map(|(seq, kind, request, result, duration_ms)| {
-                let kind = decode_step(&kind, &request, &result).map_err(|reason| self.corrupt("steps", format!("run {run} step {seq}: {reason}")))?;
+                let kind = decode_step(&kind, &request, &result)
+                    .map_err(|reason| self.corrupt("steps", format!("run {run} step {seq}: {reason}")))?;
                 Ok(Step { seq: seq as u64, kind, duration_ms: duration_ms as u64 })
             })
             .collect()
@@ -276,12 +275,12 @@ impl Storage {
     pub fn events(&self, run: &RunId) -> Result<Vec<(String, Value)>, StorageError> {
         let rows = self.read(|c| {
             let mut stmt = c.prepare("SELECT kind, payload FROM events WHERE run_id = ?1 ORDER BY id")?;
-            let rows = stmt.query_map([run.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>();
+            let rows = stmt
+                .query_map([run.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
-        rows.into_iter()
-            .map(|(k, p)| serde_json::from_str(&p).map(|v| (k, v)).map_err(|e| self.corrupt("events", e.to_string())))
-            .collect()
+        rows.into_iter().map(|(k, p)| serde_json::from_str(&p).map(|v| (k, v)).map_err(|e| self.corrupt("events", e.to_string()))).collect()
     }
 
     fn corrupt(&self, table: &'static str, reason: String) -> StorageError {
@@ -290,7 +289,17 @@ impl Storage {
 
     fn decode_run(&self, r: RawRun) -> Result<RunRecord, StorageError> {
         let spec = serde_json::from_str(&r.spec).map_err(|e| self.corrupt("runs", format!("run {}: spec: {e}", r.id)))?;
-        Ok(RunRecord { id: RunId(r.id), task: r.task, strategy: r.strategy, model: r.model, spec, status: r.status, output: r.output, created_at: r.created_at, updated_at: r.updated_at })
+        Ok(RunRecord {
+            id: RunId(r.id),
+            task: r.task,
+            strategy: r.strategy,
+            model: r.model,
+            spec,
+            status: r.status,
+            output: r.output,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
     }
 }
 
@@ -367,16 +376,39 @@ fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
         }
         Write::Step { run, step, model } => {
             let (request, result) = encode_step(&step.kind);
-            conn.prepare_cached("INSERT INTO steps (run_id, seq, kind, request, result, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-                .execute(params![run.as_str(), step.seq as i64, step.kind.name(), request, result, step.duration_ms as i64, now()])?;
+            conn.prepare_cached(
+                "INSERT INTO steps (run_id, seq, kind, request, result, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                run.as_str(),
+                step.seq as i64,
+                step.kind.name(),
+                request,
+                result,
+                step.duration_ms as i64,
+                now()
+            ])?;
             if let Some((model, u)) = model {
-                conn.prepare_cached("INSERT INTO usage (run_id, seq, model, input_tokens, output_tokens, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                    .execute(params![run.as_str(), step.seq as i64, model, u.input_tokens as i64, u.output_tokens as i64, u.cost_usd])?;
+                conn.prepare_cached(
+                    "INSERT INTO usage (run_id, seq, model, input_tokens, output_tokens, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    run.as_str(),
+                    step.seq as i64,
+                    model,
+                    u.input_tokens as i64,
+                    u.output_tokens as i64,
+                    u.cost_usd
+                ])?;
             }
         }
         Write::Event { run, kind, payload } => {
-            conn.prepare_cached("INSERT INTO events (run_id, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![run.as_str(), kind, payload.to_string(), now()])?;
+            conn.prepare_cached("INSERT INTO events (run_id, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+                run.as_str(),
+                kind,
+                payload.to_string(),
+                now()
+            ])?;
         }
         Write::Status { run, status, output } => {
             let changed = conn
@@ -439,7 +471,17 @@ impl RunRecord {
     /// A new record for a run that starts now, with status `running`.
     pub fn starting(id: RunId, task: &str, strategy: &str, model: &str, spec: Value) -> Self {
         let t = now();
-        RunRecord { id, task: task.into(), strategy: strategy.into(), model: model.into(), spec, status: "running".into(), output: None, created_at: t.clone(), updated_at: t }
+        RunRecord {
+            id,
+            task: task.into(),
+            strategy: strategy.into(),
+            model: model.into(),
+            spec,
+            status: "running".into(),
+            output: None,
+            created_at: t.clone(),
+            updated_at: t,
+        }
     }
 }
 

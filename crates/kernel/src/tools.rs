@@ -108,7 +108,8 @@ impl ToolRegistry {
     /// Adds a tool, replacing any of the same name.
     pub fn register(&mut self, tool: Arc<dyn Tool>) -> Result<(), RegistryError> {
         let spec = tool.spec();
-        let validator = jsonschema::validator_for(&spec.parameters).map_err(|e| RegistryError { name: spec.name.clone(), reason: e.to_string() })?;
+        let validator =
+            jsonschema::validator_for(&spec.parameters).map_err(|e| RegistryError { name: spec.name.clone(), reason: e.to_string() })?;
         self.tools.insert(spec.name.clone(), Entry { tool, spec, validator });
         Ok(())
     }
@@ -128,7 +129,8 @@ impl ToolRegistry {
     /// what was wrong, never as a failure of the kernel. `on_denied` hears every refusal.
     pub async fn execute(&self, call: &ToolCall, context: &ToolContext, on_denied: impl Fn(&str)) -> ToolResult {
         let Some(entry) = self.tools.get(&call.name) else {
-            let granted: Vec<&str> = context.capabilities.tools.iter().map(String::as_str).filter(|n| self.tools.contains_key(*n)).collect();
+            let granted: Vec<&str> =
+                context.capabilities.tools.iter().map(String::as_str).filter(|n| self.tools.contains_key(*n)).collect();
             return ToolResult::error(call, format!("unknown tool `{}`; the tools you can call are: {}", call.name, granted.join(", ")));
         };
         if let Err(Denied(reason)) = context.capabilities.check_tool(&call.name, entry.tool.needs_network()) {
@@ -139,7 +141,8 @@ impl ToolRegistry {
             return ToolResult::error(call, problem);
         }
         if entry.tool.risky() && context.capabilities.approval == crate::access::Approval::Risky && !context.operator.approve(call).await {
-            let reason = format!("the person refused to let `{}` run with these arguments; try another way or ask them with ask_user", call.name);
+            let reason =
+                format!("the person refused to let `{}` run with these arguments; try another way or ask them with ask_user", call.name);
             on_denied(&reason);
             return ToolResult::error(call, reason);
         }
@@ -151,27 +154,43 @@ impl ToolRegistry {
                 ToolResult::error(call, reason)
             }
             Ok(Err(e)) => ToolResult::error(call, format!("`{}` failed: {e}", call.name)),
-            Err(_) => ToolResult::error(call, format!("`{}` timed out after {} ms and was stopped; try simpler arguments", call.name, limit.as_millis())),
+            Err(_) => ToolResult::error(
+                call,
+                format!("`{}` timed out after {} ms and was stopped; try simpler arguments", call.name, limit.as_millis()),
+            ),
         }
     }
 
     fn validate(&self, entry: &Entry, arguments: &Value) -> Result<(), String> {
         let schema = || serde_json::to_string(&entry.spec.parameters).unwrap_or_default();
         if let Value::String(raw) = arguments {
-            return Err(format!("the arguments for `{}` are not valid JSON: `{raw}`; send a JSON object matching this schema: {}", entry.spec.name, schema()));
+            return Err(format!(
+                "the arguments for `{}` are not valid JSON: `{raw}`; send a JSON object matching this schema: {}",
+                entry.spec.name,
+                schema()
+            ));
         }
         let problems: Vec<String> = entry
             .validator
             .iter_errors(arguments)
             .map(|e| {
                 let at = e.instance_path.to_string();
-                if at.is_empty() { e.to_string() } else { format!("at {at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("at {at}: {e}")
+                }
             })
             .collect();
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("the arguments for `{}` do not match its schema: {}; the schema is {}", entry.spec.name, problems.join("; "), schema()))
+            Err(format!(
+                "the arguments for `{}` do not match its schema: {}; the schema is {}",
+                entry.spec.name,
+                problems.join("; "),
+                schema()
+            ))
         }
     }
 }

@@ -8,11 +8,19 @@
 //! kernel's scheduler does, so that every call is queued, budgeted and recorded. API keys are read
 //! from the environment only, and never appear in an error, a request log or the database.
 
+mod anthropic;
 mod error;
+mod http;
+mod openai;
 mod scripted;
+#[cfg(feature = "simulated")]
+pub mod simulated;
 mod uri;
 
+pub use anthropic::{Anthropic, ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
 pub use error::LlmError;
+pub use http::{RetryPolicy, DEFAULT_TIMEOUT};
+pub use openai::{OpenAi, OPENAI_BASE_URL};
 pub use scripted::Scripted;
 pub use uri::{from_uri, KNOWN_SCHEMES};
 

@@ -1,11 +1,14 @@
-use crate::{LanguageModel, LlmError, Scripted};
+use crate::{Anthropic, LanguageModel, LlmError, OpenAi, Scripted};
 use std::sync::Arc;
 
 /// The URI schemes [`from_uri`] understands, with what each means.
 pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ("openai:<model>", "OpenAI Chat Completions; key from OPENAI_API_KEY (base URL from OPENAI_BASE_URL if set)"),
-    ("openai-compatible:<base-url>#<model>", "any Chat Completions server (vLLM, llama.cpp server, Ollama, OpenRouter); key from OPENAI_API_KEY if set"),
-    ("anthropic:<model>", "Anthropic Messages API; key from ANTHROPIC_API_KEY"),
+    (
+        "openai-compatible:<base-url>#<model>",
+        "any Chat Completions server (vLLM, llama.cpp server, Ollama, OpenRouter); key from OPENAI_API_KEY if set",
+    ),
+    ("anthropic:<model>", "Anthropic Messages API; key from ANTHROPIC_API_KEY (base URL from ANTHROPIC_BASE_URL if set)"),
     ("scripted:<file>", "replays canned responses from a JSON file, for deterministic tests"),
 ];
 
@@ -17,7 +20,47 @@ pub fn from_uri(uri: &str) -> Result<Arc<dyn LanguageModel>, LlmError> {
         return Err(invalid("nothing follows the scheme"));
     }
     match scheme {
+        "openai" => Ok(Arc::new(OpenAi::new(rest)?)),
+        "openai-compatible" => {
+            let (base, model) = rest.rsplit_once('#').filter(|(_, model)| !model.is_empty()).ok_or_else(|| {
+                invalid("the model is missing: write openai-compatible:<base-url>#<model>, e.g. openai-compatible:http://127.0.0.1:8080/v1#llama-3.1-8b")
+            })?;
+            Ok(Arc::new(OpenAi::compatible(base, model)?))
+        }
+        "anthropic" => Ok(Arc::new(Anthropic::new(rest)?)),
         "scripted" => Ok(Arc::new(Scripted::from_file(rest)?)),
         _ => Err(invalid(&format!("unknown scheme `{scheme}`"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(uri: &str) -> String {
+        from_uri(uri).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_known_scheme_is_understood() {
+        for (form, _) in KNOWN_SCHEMES {
+            let scheme = form.split(':').next().unwrap();
+            let err = error(&format!("{scheme}:x"));
+            assert!(!err.contains("unknown scheme"), "{form}: {err}");
+        }
+        assert!(error("nope:x").contains("unknown scheme `nope`"));
+    }
+
+    #[test]
+    fn openai_compatible_needs_a_model_and_a_url() {
+        for uri in ["openai-compatible:http://127.0.0.1:8080/v1", "openai-compatible:http://127.0.0.1:8080/v1#"] {
+            let err = error(uri);
+            assert!(err.contains(uri) && err.contains("the model is missing") && err.contains("#<model>"), "{err}");
+        }
+        let err = error("openai-compatible:localhost:8080#m");
+        assert!(err.contains("not an http:// or https:// URL"), "{err}");
+        let model = from_uri("openai-compatible:http://127.0.0.1:8080/v1#llama").unwrap();
+        assert_eq!(model.uri(), "openai-compatible:http://127.0.0.1:8080/v1#llama");
+        assert!(model.capabilities().native_tools);
     }
 }

@@ -206,7 +206,11 @@ fn approximate(value: &BigRational) -> String {
     let mut exponent = numer.to_string().len() as i64 - denom.to_string().len() as i64;
     let at_least = |e: i64| -> bool {
         // Is |value| >= 10^e?
-        if e >= 0 { numer >= &denom * pow10(e) } else { &numer * pow10(e) >= denom }
+        if e >= 0 {
+            numer >= &denom * pow10(e)
+        } else {
+            &numer * pow10(e) >= denom
+        }
     };
     while !at_least(exponent) {
         exponent -= 1;
@@ -226,14 +230,22 @@ fn approximate(value: &BigRational) -> String {
     let shown = if (0..digits).contains(&exponent) {
         let (whole, fraction) = text.split_at(exponent as usize + 1);
         let fraction = fraction.trim_end_matches('0');
-        if fraction.is_empty() { whole.to_string() } else { format!("{whole}.{fraction}") }
+        if fraction.is_empty() {
+            whole.to_string()
+        } else {
+            format!("{whole}.{fraction}")
+        }
     } else if (-6..0).contains(&exponent) {
         let zeros = "0".repeat((-exponent - 1) as usize);
         format!("0.{zeros}{}", text.trim_end_matches('0'))
     } else {
         let (lead, rest) = text.split_at(1);
         let rest = rest.trim_end_matches('0');
-        if rest.is_empty() { format!("{lead}e{exponent}") } else { format!("{lead}.{rest}e{exponent}") }
+        if rest.is_empty() {
+            format!("{lead}e{exponent}")
+        } else {
+            format!("{lead}.{rest}e{exponent}")
+        }
     };
     format!("{sign}{shown}")
 }
@@ -557,7 +569,10 @@ mod tests {
             ("2.5 % 2", CalcError::ModuloNotInteger { position: 5, left: "5/2".into(), right: "2".into() }),
             ("2 ^ 0.5", CalcError::FractionalExponent { position: 3, exponent: "1/2".into() }),
             ("2 ^ 10001", CalcError::ExponentTooLarge { position: 3, exponent: "10001".into(), max: MAX_EXPONENT }),
-            ("2 ^ -99999999999999999999", CalcError::ExponentTooLarge { position: 3, exponent: "-99999999999999999999".into(), max: MAX_EXPONENT }),
+            (
+                "2 ^ -99999999999999999999",
+                CalcError::ExponentTooLarge { position: 3, exponent: "-99999999999999999999".into(), max: MAX_EXPONENT },
+            ),
             ("0 ^ -1", CalcError::ZeroToNegativePower { position: 3 }),
             ("(2^10000)^10000", CalcError::PowerTooLarge { position: 10, max_bits: MAX_POWER_BITS }),
         ];

@@ -42,7 +42,8 @@ impl Tool for AskUser {
             Some(answer) if answer.trim().is_empty() => Ok("[the person gave an empty answer]".into()),
             Some(answer) => Ok(answer),
             None => Err(ToolError::Invalid(
-                "no person is attached to this run, so nobody can answer; proceed with what you have, and state any assumption you make".into(),
+                "no person is attached to this run, so nobody can answer; proceed with what you have, and state any assumption you make"
+                    .into(),
             )),
         }
     }

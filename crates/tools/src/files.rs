@@ -185,7 +185,12 @@ fn write(path: &Path, shown: &str, content: &str, append: bool) -> Result<String
     let parent = path.parent().ok_or_else(|| ToolError::Invalid(format!("`{shown}` is not a file path")))?;
     fs::create_dir_all(parent).map_err(|e| ToolError::Io(format!("could not create the folder for `{shown}`: {e}")))?;
     if append {
-        OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(content.as_bytes())).map_err(|e| io_error("append to", shown, e))?;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(content.as_bytes()))
+            .map_err(|e| io_error("append to", shown, e))?;
         Ok(format!("appended {} bytes to {shown}", content.len()))
     } else {
         write_atomically(path, content.as_bytes()).map_err(|e| io_error("write", shown, e))?;
@@ -226,7 +231,9 @@ fn write_atomically(target: &Path, content: &[u8]) -> io::Result<()> {
 
 fn list(path: &Path, shown: &str) -> Result<String, ToolError> {
     let metadata = fs::metadata(path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => ToolError::Invalid(format!("there is no folder `{shown}`; call list_files on its parent to see what exists")),
+        ErrorKind::NotFound => {
+            ToolError::Invalid(format!("there is no folder `{shown}`; call list_files on its parent to see what exists"))
+        }
         _ => io_error("list", shown, e),
     })?;
     if !metadata.is_dir() {

@@ -1,0 +1,293 @@
+//! agentos: the command line of the agent operating system.
+//!
+//! Owns: argument parsing, settings, printing runs for people, and the benchmarks. Everything an
+//! agent does goes through the kernel built here; this crate adds no behaviour of its own to a run.
+
+mod bench;
+mod config;
+mod operator;
+mod render;
+
+use agentos_agents::{drive, strategy, STRATEGIES};
+use agentos_kernel::{Approval, Budget, Capabilities, Ending, Kernel, KernelConfig, Policy, RunSpec, Storage};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use config::Config;
+use render::Printer;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const EXAMPLES: &str = "Examples:
+  agentos run \"What is 17% of 2,340? Check with the calculator.\" --model openai:gpt-4o-mini
+  agentos run \"Summarize notes.txt\" --tools read_file,list_files --workdir ./docs
+  agentos runs list
+  agentos runs show <run>
+  agentos resume <run>
+  agentos bench kernel --agents 1000 --steps 10 --latency-ms 100";
+
+/// agentos: an operating system for LLM agents. Every model call, tool call and question an agent
+/// makes goes through one kernel that schedules it, checks it against the agent's capabilities and
+/// journals it in SQLite, so any run can be inspected, and resumed after a crash.
+#[derive(Parser)]
+#[command(name = "agentos", version, after_help = EXAMPLES)]
+struct Cli {
+    /// The SQLite database of runs (default: ~/.agentos/agentos.db, or `db` in config.toml).
+    #[arg(long, global = true, env = "AGENTOS_DB")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs an agent on a task, printing each step as it happens.
+    #[command(after_help = "Examples:
+  agentos run \"What is (3/7 + 2/9) * 63?\" --model openai-compatible:http://127.0.0.1:8080/v1#qwen
+  agentos run \"List the files here and read README.md\" --tools list_files,read_file --max-steps 6
+  agentos run \"Rename the draft\" --tools read_file,write_file --approve --json")]
+    Run(RunArgs),
+    /// Lists and shows recorded runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Carries an interrupted, suspended or failed run on from its last recorded step.
+    #[command(
+        after_help = "Example:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated."
+    )]
+    Resume {
+        /// The run's id (see `agentos runs list`).
+        run: String,
+        /// Print each event as a JSON line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the model URIs agentos understands and the configured default.
+    #[command(after_help = "Example:\n  agentos models")]
+    Models,
+    /// Benchmarks that print ratios measured side by side (not tests).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// The most recent runs, newest first.
+    #[command(after_help = "Example:\n  agentos runs list --limit 5")]
+    List {
+        /// How many runs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run's whole trajectory: every model request and response, every tool call and result.
+    #[command(after_help = "Example:\n  agentos runs show 0193a2c4e5f67890abcdef0123456789 --json")]
+    Show {
+        /// The run's id.
+        run: String,
+        /// Print the trajectory as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Kernel overhead: N concurrent ReAct agents against a simulated model with a fixed latency,
+    /// against the latency bound, and against LangGraph's ReAct agent on the same server.
+    #[command(after_help = "Example:\n  agentos bench kernel --agents 1000 --steps 10 --latency-ms 100")]
+    Kernel(bench::KernelArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// What the agent should do.
+    task: String,
+    /// The model URI (`agentos models` lists the forms).
+    #[arg(long, env = "AGENTOS_MODEL")]
+    model: Option<String>,
+    /// How the agent decides.
+    #[arg(long, env = "AGENTOS_STRATEGY")]
+    strategy: Option<String>,
+    /// Tools the agent may use, comma-separated (default: calculator,current_time,list_files,read_file).
+    #[arg(long, env = "AGENTOS_TOOLS", value_delimiter = ',')]
+    tools: Option<Vec<String>>,
+    /// Most model turns before the agent gives up (default 10).
+    #[arg(long)]
+    max_steps: Option<u32>,
+    /// The folder the file tools may use (default: the current folder).
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Ask before each risky tool (writing files) runs.
+    #[arg(long)]
+    approve: bool,
+    /// Most model calls the run may make.
+    #[arg(long)]
+    max_calls: Option<u64>,
+    /// Most tokens (in and out) the run may use.
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    /// Print each event as a JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "read_file"];
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    let config = Config::load()?;
+    let db = config.db(cli.db);
+    match cli.command {
+        Command::Run(args) => run(&config, &db, args).await,
+        Command::Resume { run, json } => resume(&config, &db, &run, json).await,
+        Command::Runs(RunsCommand::List { limit, json }) => list(&db, limit, json),
+        Command::Runs(RunsCommand::Show { run, json }) => show(&db, &run, json),
+        Command::Models => {
+            models(&config);
+            Ok(0)
+        }
+        Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
+    }
+}
+
+fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>) -> Result<Kernel> {
+    let storage = Storage::open(db)?;
+    let policy = config.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
+    let kernel_config = KernelConfig { policy, max_concurrent_per_model: config.max_concurrent.unwrap_or(16), ..Default::default() };
+    let mut builder =
+        Kernel::builder(storage).config(kernel_config).operator(Arc::new(operator::Terminal)).on_event(move |e| printer.event(e));
+    for tool in agentos_tools::builtin() {
+        builder = builder.tool(tool);
+    }
+    Ok(builder.build()?)
+}
+
+async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
+    let model = args.model.or_else(|| config.model.clone()).context(
+        "no model given: pass --model URI, set AGENTOS_MODEL, or set `model` in ~/.agentos/config.toml (`agentos models` lists the URI forms)",
+    )?;
+    let strategy_name = args.strategy.or_else(|| config.strategy.clone()).unwrap_or_else(|| "react".into());
+    if !STRATEGIES.contains(&strategy_name.as_str()) {
+        bail!("unknown strategy `{strategy_name}`; the strategies are: {}", STRATEGIES.join(", "));
+    }
+    let tools = args.tools.or_else(|| config.tools.clone()).unwrap_or_else(|| DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect());
+    let workdir = match args.workdir {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    let workdir = workdir.canonicalize().with_context(|| format!("--workdir {}: no such folder", workdir.display()))?;
+    let spec = RunSpec {
+        task: args.task,
+        strategy: strategy_name,
+        model,
+        max_steps: args.max_steps.or(config.max_steps).unwrap_or(10),
+        capabilities: Capabilities {
+            tools: tools.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+            paths: vec![workdir],
+            network: false,
+            approval: if args.approve { Approval::Risky } else { Approval::Never },
+        },
+        budget: Budget { max_model_calls: args.max_calls, max_tokens: args.max_tokens },
+        priority: 0,
+    };
+    let printer = Arc::new(Printer::new(args.json));
+    let kernel = kernel(config, db, printer)?;
+    kernel.model(&spec.model)?;
+    let agent = kernel.start(spec).await?;
+    finish(&kernel, agent, args.json).await
+}
+
+async fn resume(config: &Config, db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
+    let kernel = kernel(config, db, Arc::new(Printer::new(json)))?;
+    let snapshot = kernel.snapshot(run)?;
+    let agent = kernel.restore(snapshot).await?;
+    finish(&kernel, agent, json).await
+}
+
+/// Drives the agent to its end, suspending it cleanly on Ctrl-C, and prints the outcome.
+async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, json: bool) -> Result<i32> {
+    let run = agent.run().clone();
+    if !json {
+        println!("run {run} ({} on {})\ntask: {}", agent.spec().strategy, agent.spec().model, agent.task());
+    }
+    let strategy = strategy(&agent.spec().strategy)?;
+    let interrupt = {
+        let (kernel, run) = (kernel.clone(), run.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nsuspending at the next step boundary; carry on later with `agentos resume {run}`");
+                kernel.suspend(&run);
+            }
+        })
+    };
+    let ending = drive(kernel, &agent, strategy.as_ref()).await?;
+    interrupt.abort();
+    if !json {
+        match &ending {
+            Ending::Finished(answer) => println!("\nanswer: {answer}"),
+            Ending::Failed(error) => {
+                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step")
+            }
+            Ending::Suspended => eprintln!("\nrun {run} suspended; `agentos resume {run}` carries it on"),
+            Ending::Cancelled => eprintln!("\nrun {run} cancelled"),
+        }
+    }
+    Ok(match ending {
+        Ending::Finished(_) => 0,
+        Ending::Failed(_) => 1,
+        Ending::Suspended => 3,
+        Ending::Cancelled => 4,
+    })
+}
+
+fn list(db: &std::path::Path, limit: usize, json: bool) -> Result<i32> {
+    let runs = Storage::open(db)?.runs(limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs yet in {}; start one with `agentos run \"<task>\"`", db.display());
+    }
+    for r in runs {
+        let task: String = r.task.chars().take(60).collect();
+        println!("{}  {:<9}  {:<19}  {:<8}  {}", r.id, r.status, &r.created_at[..19.min(r.created_at.len())], r.strategy, task);
+    }
+    Ok(0)
+}
+
+fn show(db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
+    let trajectory = agentos_kernel::trajectory(&Storage::open(db)?, run)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&trajectory)?);
+    } else {
+        print!("{}", render::trajectory(&trajectory));
+    }
+    Ok(0)
+}
+
+fn models(config: &Config) {
+    println!("Model URIs:");
+    for (form, meaning) in agentos_llm::KNOWN_SCHEMES {
+        println!("  {form:<40} {meaning}");
+    }
+    match &config.model {
+        Some(m) => println!("\nDefault (config.toml): {m}"),
+        None => println!(
+            "\nNo default model set: pass --model, set AGENTOS_MODEL, or set `model` in {}",
+            config::home().join("config.toml").display()
+        ),
+    }
+}
