@@ -1,13 +1,17 @@
 //! `agentos bench kernel`: what the kernel costs. N concurrent ReAct agents, each running S steps
 //! against a simulated model on loopback that answers after a fixed latency L. Each step is one
 //! model call; every step but the last also makes one (cheap) calculator call, and the last gives
-//! the answer. No agent can finish sooner than S × L, so wall time ÷ (S × L) is the kernel's
-//! overhead ratio, with every step journaled in SQLite. Then LangGraph's prebuilt ReAct agent runs
+//! the answer. No agent can finish sooner than S × L, so wall time ÷ (S × L) is the overhead
+//! ratio, with every step journaled in SQLite. The same conversations sent straight through the
+//! provider, without the kernel, give the floor that HTTP and this machine set by themselves.
+//! Before the clock starts, N concurrent model calls warm the connection pool, on both sides. Then LangGraph's prebuilt ReAct agent runs
 //! the same workload against the same server, and the two throughputs are compared.
 
 use agentos_agents::{drive, ReAct};
+use agentos_core::{ChatRequest, Message};
 use agentos_kernel::{Capabilities, Ending, Kernel, KernelConfig, RunSpec, Storage};
 use agentos_llm::simulated::{Reply, SimulatedServer};
+use agentos_llm::LanguageModel;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
@@ -63,21 +67,26 @@ pub async fn kernel(args: KernelArgs) -> Result<i32> {
         }
     });
     let server = SimulatedServer::start(latency, script).await.context("start the simulated model server")?;
-    let bound = latency * steps as u32;
+    let uri = format!("openai-compatible:{}#sim", server.base_url());
+    let model = agentos_llm::from_uri(&uri)?;
+    let bound = (latency * steps as u32).as_secs_f64();
     println!(
-        "workload: {} agents × {} steps, simulated model latency {} ms, latency bound S × L = {:.3} s",
-        args.agents,
-        steps,
-        args.latency_ms,
-        bound.as_secs_f64()
+        "workload: {} agents × {} steps, simulated model latency {} ms, latency bound S × L = {bound:.3} s",
+        args.agents, steps, args.latency_ms
     );
+    warm_up(&model, args.agents).await?;
 
-    let ours = agentos(&server, &args).await?;
+    let floor = http_floor(&model, &args).await?;
+    let floor_ratio = floor.wall.as_secs_f64() / bound;
+    println!("http floor (the same model calls, no kernel): wall {:.3} s, ratio {floor_ratio:.3}", floor.wall.as_secs_f64());
+    let ours = agentos(model, &uri, args.agents, steps).await?;
+    let ratio = ours.wall.as_secs_f64() / bound;
     println!(
-        "agentos:   wall {:.3} s, overhead ratio {:.3} (wall ÷ bound), {:.0} agent steps/s, every step journaled in SQLite",
+        "agentos: wall {:.3} s, overhead ratio {ratio:.3} (wall ÷ bound; {:.3} over the http floor), {:.0} agent steps/s, {} steps journaled in SQLite",
         ours.wall.as_secs_f64(),
-        ours.wall.as_secs_f64() / bound.as_secs_f64(),
-        ours.steps_per_second()
+        ratio / floor_ratio,
+        ours.steps_per_second(),
+        args.agents * (2 * steps - 1)
     );
     if args.no_peer {
         return Ok(0);
@@ -86,34 +95,60 @@ pub async fn kernel(args: KernelArgs) -> Result<i32> {
     println!(
         "langgraph {version}: wall {:.3} s, overhead ratio {:.3}, {:.0} agent steps/s (nothing persisted)",
         peer.wall.as_secs_f64(),
-        peer.wall.as_secs_f64() / bound.as_secs_f64(),
+        peer.wall.as_secs_f64() / bound,
         peer.steps_per_second()
     );
     println!("throughput agentos / langgraph: {:.2}×", ours.steps_per_second() / peer.steps_per_second());
     Ok(0)
 }
 
-async fn agentos(server: &SimulatedServer, args: &KernelArgs) -> Result<Measured> {
+/// The same conversations straight through the provider, without the kernel: what the HTTP client,
+/// the simulated server and this machine cost by themselves.
+async fn http_floor(model: &Arc<dyn LanguageModel>, args: &KernelArgs) -> Result<Measured> {
+    let tools: Vec<_> = agentos_tools::builtin().iter().map(|t| t.spec()).filter(|t| t.name == "calculator").collect();
+    let started = Instant::now();
+    let agents = (0..args.agents).map(|_| {
+        let tools = tools.clone();
+        async move {
+            let mut messages = vec![Message::system("You are an agent."), Message::user(TASK)];
+            for _ in 0..args.steps {
+                let request = ChatRequest { messages: messages.clone(), tools: tools.clone(), ..Default::default() };
+                let reply = model.chat(&request, &|_| {}).await?.message;
+                let results: Vec<Message> = reply.tool_calls.iter().map(|c| Message::tool(c.id.clone(), "1")).collect();
+                messages.push(reply);
+                messages.extend(results);
+            }
+            anyhow::Ok(())
+        }
+    });
+    for result in futures::future::join_all(agents).await {
+        result.context("a model call of the http floor failed")?;
+    }
+    Ok(Measured { wall: started.elapsed(), agent_steps: args.agents * args.steps })
+}
+
+const TASK: &str = "Count up with the calculator.";
+
+async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps: usize) -> Result<Measured> {
     let dir = tempfile::tempdir().context("create a folder for the benchmark database")?;
     let storage = Storage::open(dir.path().join("bench.db"))?;
-    let config = KernelConfig { max_concurrent_per_model: args.agents, ..Default::default() };
-    let mut builder = Kernel::builder(storage).config(config);
+    let config = KernelConfig { max_concurrent_per_model: agents, ..Default::default() };
+    let mut builder = Kernel::builder(storage).config(config).model(model);
     for tool in agentos_tools::builtin() {
         builder = builder.tool(tool);
     }
     let kernel = builder.build()?;
     let spec = RunSpec {
-        task: "Count up with the calculator.".into(),
+        task: TASK.into(),
         strategy: "react".into(),
-        model: format!("openai-compatible:{}#sim", server.base_url()),
-        max_steps: args.steps as u32,
+        model: uri.to_string(),
+        max_steps: steps as u32,
         capabilities: Capabilities { tools: ["calculator".to_string()].into(), ..Default::default() },
         budget: Default::default(),
         priority: 0,
     };
-    kernel.model(&spec.model)?;
     let started = Instant::now();
-    let runs = (0..args.agents).map(|_| {
+    let runs = (0..agents).map(|_| {
         let (kernel, spec) = (kernel.clone(), spec.clone());
         tokio::spawn(async move {
             let agent = kernel.start(spec).await?;
@@ -123,19 +158,29 @@ async fn agentos(server: &SimulatedServer, args: &KernelArgs) -> Result<Measured
     });
     let results = futures::future::join_all(runs).await;
     let wall = started.elapsed();
-    let mut journaled = 0;
     for result in results {
         let (run, ending) = result??;
         if ending != Ending::Finished("done".into()) {
             bail!("run {run} ended {ending:?} instead of answering `done`");
         }
-        journaled += kernel.storage().steps(&run)?.len();
+        let journaled = kernel.storage().steps(&run)?.len();
+        if journaled != 2 * steps - 1 {
+            bail!("run {run} journaled {journaled} steps, expected {}", 2 * steps - 1);
+        }
     }
-    let expected = args.agents * (2 * args.steps - 1);
-    if journaled != expected {
-        bail!("the journal holds {journaled} steps, expected {expected}");
+    Ok(Measured { wall, agent_steps: agents * steps })
+}
+
+/// Fills the provider's connection pool with `n` concurrent calls, untimed and unjournaled (the
+/// LangGraph peer does the same), so that the timed run measures the kernel, not the one-off cost
+/// of opening `n` connections at the same instant.
+async fn warm_up(model: &Arc<dyn LanguageModel>, n: usize) -> Result<()> {
+    let request = ChatRequest { messages: vec![Message::user("warm up")], ..Default::default() };
+    let calls = (0..n).map(|_| model.chat(&request, &|_| {}));
+    for result in futures::future::join_all(calls).await {
+        result.context("warm-up call to the simulated model")?;
     }
-    Ok(Measured { wall, agent_steps: args.agents * args.steps })
+    Ok(())
 }
 
 fn peers_dir() -> PathBuf {

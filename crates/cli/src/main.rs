@@ -17,6 +17,11 @@ use render::Printer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// mimalloc: a thousand agents allocate and free small buffers across threads all the time, which
+/// glibc's allocator serves poorly (see `agentos bench kernel`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "Examples:
   agentos run \"What is 17% of 2,340? Check with the calculator.\" --model openai:gpt-4o-mini
   agentos run \"Summarize notes.txt\" --tools read_file,list_files --workdir ./docs

@@ -13,7 +13,7 @@ use crate::tools::ToolContext;
 use crate::{KernelInner, RunSpec};
 use agentos_core::{ChatRequest, ChatResponse, Event, ModelEvent, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage};
 use agentos_llm::{LanguageModel, ModelCapabilities};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -37,6 +37,9 @@ pub struct Agent {
     pub(crate) next_seq: AtomicU64,
     pub(crate) journal: Mutex<HashMap<u64, Step>>,
     pub(crate) usage: Mutex<Usage>,
+    /// The latest model requests in the journal, by position: the bases that the next model
+    /// step's request is stored as a difference from.
+    pub(crate) requests: Mutex<BTreeMap<u64, Arc<ChatRequest>>>,
 }
 
 impl Agent {
@@ -75,8 +78,11 @@ impl Agent {
         !self.journal.lock().unwrap().is_empty()
     }
 
-    fn emit(&self, event: Event) {
-        (self.kernel.events)(&event);
+    /// Tells the watchers, if there are any; `event` is only built when someone listens.
+    fn emit(&self, event: impl FnOnce() -> Event) {
+        if let Some(hook) = &self.kernel.events {
+            hook(&event());
+        }
     }
 
     /// The step boundary: honours suspend and cancel requests, then takes the next journal number.
@@ -107,15 +113,28 @@ impl Agent {
                 asked: asked.to_string(),
             });
         }
-        self.emit(Event::Step { run: self.run.clone(), step: step.clone(), replayed: true });
+        self.emit(|| Event::Step { run: self.run.clone(), step: step.clone(), replayed: true });
         Ok(Some(step.kind))
     }
 
-    async fn record(&self, step: Step, usage: Option<Usage>) -> Result<(), KernelError> {
+    async fn record(&self, step: &Step, usage: Option<Usage>) -> Result<(), KernelError> {
         let model = usage.map(|u| (self.spec.model.clone(), u));
-        self.kernel.storage.record_step(&self.run, step.clone(), model).await?;
-        self.emit(Event::Step { run: self.run.clone(), step, replayed: false });
+        let base = match step.kind {
+            StepKind::Model { .. } => self.requests.lock().unwrap().range(..step.seq).next_back().map(|(s, r)| (*s, r.clone())),
+            _ => None,
+        };
+        self.kernel.storage.record_step(&self.run, step, model, base.as_ref().map(|(s, r)| (*s, r.as_ref()))).await?;
+        self.emit(|| Event::Step { run: self.run.clone(), step: step.clone(), replayed: false });
         Ok(())
+    }
+
+    /// Keeps a journaled model request as a base for the next ones (the last few suffice).
+    fn remember_request(&self, seq: u64, request: Arc<ChatRequest>) {
+        let mut requests = self.requests.lock().unwrap();
+        requests.insert(seq, request);
+        while requests.len() > 4 {
+            requests.pop_first();
+        }
     }
 
     fn charge(&self, usage: Usage) {
@@ -137,7 +156,8 @@ impl Agent {
     /// Syscall: one model call, queued by the scheduler, streamed live, journaled.
     pub async fn model(&self, request: ChatRequest) -> Result<ChatResponse, KernelError> {
         let seq = self.begin()?;
-        if let Some(StepKind::Model { response, .. }) = self.replay(seq, Asked::Model(&request))? {
+        if let Some(StepKind::Model { request, response }) = self.replay(seq, Asked::Model(&request))? {
+            self.remember_request(seq, Arc::new(request));
             self.charge(response.usage);
             return Ok(response);
         }
@@ -145,7 +165,7 @@ impl Agent {
         let started = Instant::now();
         let call = async {
             let _permit = self.kernel.scheduler.acquire(self.model.uri(), self.run.as_str(), self.spec.priority).await;
-            let on_event = |delta: ModelEvent| self.emit(Event::Model { run: self.run.clone(), seq, delta });
+            let on_event = |delta: ModelEvent| self.emit(|| Event::Model { run: self.run.clone(), seq, delta });
             self.model.chat(&request, &on_event).await
         };
         let response = tokio::select! {
@@ -153,9 +173,11 @@ impl Agent {
             _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
         };
         self.charge(response.usage);
-        let step =
-            Step { seq, kind: StepKind::Model { request, response: response.clone() }, duration_ms: started.elapsed().as_millis() as u64 };
-        self.record(step, Some(response.usage)).await?;
+        let usage = response.usage;
+        let step = Step { seq, kind: StepKind::Model { request, response }, duration_ms: started.elapsed().as_millis() as u64 };
+        self.record(&step, Some(usage)).await?;
+        let StepKind::Model { request, response } = step.kind else { unreachable!("built as a model step above") };
+        self.remember_request(seq, Arc::new(request));
         Ok(response)
     }
 
@@ -185,14 +207,14 @@ impl Agent {
                 .storage
                 .record_event(&self.run, "denied", serde_json::json!({ "seq": seq, "call": call, "reason": reason }))
                 .await?;
-            self.emit(Event::Denied { run: self.run.clone(), call: call.clone(), reason });
+            self.emit(|| Event::Denied { run: self.run.clone(), call: call.clone(), reason });
         }
         let step = Step {
             seq,
             kind: StepKind::Tool { call: call.clone(), result: result.clone() },
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        self.record(step, None).await?;
+        self.record(&step, None).await?;
         Ok(result)
     }
 
@@ -209,7 +231,7 @@ impl Agent {
             kind: StepKind::AskUser { question: question.to_string(), answer: answer.clone() },
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        self.record(step, None).await?;
+        self.record(&step, None).await?;
         Ok(answer)
     }
 }

@@ -12,7 +12,7 @@ use crate::tools::ToolContext;
 use crate::{Kernel, RunSpec};
 use agentos_core::{RunId, Step, StepKind, Usage};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -87,6 +87,7 @@ impl Kernel {
             next_seq: AtomicU64::new(0),
             journal: Mutex::new(journal),
             usage: Mutex::new(Usage::default()),
+            requests: Mutex::new(BTreeMap::new()),
         })
     }
 }

@@ -110,7 +110,7 @@ pub(crate) struct KernelInner {
     pub(crate) scheduler: Scheduler,
     pub(crate) tools: ToolRegistry,
     pub(crate) operator: Arc<dyn Operator>,
-    pub(crate) events: EventHook,
+    pub(crate) events: Option<EventHook>,
     pub(crate) models: Mutex<HashMap<String, Arc<dyn LanguageModel>>>,
     pub(crate) live: Mutex<HashMap<RunId, Arc<agent::Control>>>,
 }
@@ -128,7 +128,7 @@ pub struct KernelBuilder {
     tools: Vec<Arc<dyn Tool>>,
     models: HashMap<String, Arc<dyn LanguageModel>>,
     operator: Arc<dyn Operator>,
-    events: EventHook,
+    events: Option<EventHook>,
 }
 
 impl KernelBuilder {
@@ -158,7 +158,7 @@ impl KernelBuilder {
 
     /// Sets who hears every event of every run, live.
     pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.events = Arc::new(hook);
+        self.events = Some(Arc::new(hook));
         self
     }
 
@@ -191,7 +191,7 @@ impl Kernel {
             tools: Vec::new(),
             models: HashMap::new(),
             operator: Arc::new(Nobody),
-            events: Arc::new(|_| {}),
+            events: None,
         }
     }
 
@@ -243,7 +243,9 @@ impl Kernel {
         let storage = &self.inner.storage;
         storage.record_event(agent.run(), "finished", serde_json::json!({ "status": status, "output": output })).await?;
         storage.set_status(agent.run(), status, Some(output.clone()).filter(|o| !o.is_empty())).await?;
-        (self.inner.events)(&Event::Finished { run: agent.run().clone(), status: status.to_string(), output });
+        if let Some(hook) = &self.inner.events {
+            hook(&Event::Finished { run: agent.run().clone(), status: status.to_string(), output });
+        }
         Ok(status)
     }
 

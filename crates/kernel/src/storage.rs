@@ -1,15 +1,16 @@
 //! Storage: one SQLite file holding runs, steps, events and usage, with versioned migrations.
 //!
-//! Every write is a transaction. Writes go to one writer thread that commits them in groups (group
-//! commit): each caller is answered only after the transaction holding its write has committed,
-//! so a caller that was answered never loses its write, and a thousand agents writing at once cost
-//! a handful of commits instead of a thousand. The database runs in WAL mode, so a process killed
-//! with SIGKILL keeps every committed transaction.
+//! Every write is a transaction. Writes are committed in groups (group commit, see [`Committer`]):
+//! each caller is answered only after the transaction holding its write has committed, so a caller
+//! that was answered never loses its write, and a thousand agents writing at once cost a handful
+//! of commits instead of a thousand. The database runs in WAL mode, so a process killed with
+//! SIGKILL keeps every committed transaction; checkpoints run on a thread of their own.
 
-use agentos_core::{RunId, Step, StepKind, Usage};
+use agentos_core::{ChatRequest, Message, RunId, Sampling, Step, StepKind, ToolSpec, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -17,9 +18,15 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 /// The migrations, in order; `PRAGMA user_version` records how many have run.
+///
+/// Steps and events refer to their run by its integer key, not its text id: with a thousand runs
+/// writing at once, every commit inserts into the `(run, seq)` index at many places, and small
+/// keys keep the pages it rewrites few. A model step's usage is stored on the step itself;
+/// `usage` is a view over them.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE runs (
-    id         TEXT PRIMARY KEY,
+    key        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
     task       TEXT NOT NULL,
     strategy   TEXT NOT NULL,
     model      TEXT NOT NULL,
@@ -29,33 +36,33 @@ CREATE TABLE runs (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE INDEX runs_by_time ON runs(created_at);
 CREATE TABLE steps (
-    run_id      TEXT NOT NULL REFERENCES runs(id),
-    seq         INTEGER NOT NULL,
-    kind        TEXT NOT NULL,
-    request     TEXT NOT NULL,
-    result      TEXT NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    created_at  TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
+    run           INTEGER NOT NULL REFERENCES runs(key),
+    seq           INTEGER NOT NULL,
+    kind          TEXT NOT NULL,
+    request       TEXT NOT NULL,
+    result        TEXT NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    created_at    TEXT NOT NULL,
+    model         TEXT,
+    input_tokens  INTEGER,
+    output_tokens INTEGER,
+    cost_usd      REAL,
+    UNIQUE (run, seq)
 );
 CREATE TABLE events (
     id         INTEGER PRIMARY KEY,
-    run_id     TEXT NOT NULL REFERENCES runs(id),
+    run        INTEGER NOT NULL REFERENCES runs(key),
     kind       TEXT NOT NULL,
     payload    TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE TABLE usage (
-    run_id        TEXT NOT NULL REFERENCES runs(id),
-    seq           INTEGER NOT NULL,
-    model         TEXT NOT NULL,
-    input_tokens  INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cost_usd      REAL NOT NULL,
-    PRIMARY KEY (run_id, seq)
-);
-CREATE INDEX runs_by_time ON runs(created_at);
+CREATE INDEX events_by_run ON events(run);
+CREATE VIEW usage AS
+    SELECT runs.id AS run_id, steps.seq, steps.model, steps.input_tokens, steps.output_tokens, steps.cost_usd, steps.created_at
+    FROM steps JOIN runs ON runs.key = steps.run
+    WHERE steps.kind = 'model';
 "#];
 
 /// Why a storage operation failed.
@@ -108,9 +115,6 @@ pub enum StorageError {
     /// No run has this id.
     #[error("no run `{0}` in the database; `agentos runs list` shows the runs there are")]
     UnknownRun(String),
-    /// The writer thread is gone (the process is shutting down).
-    #[error("the database writer has stopped")]
-    WriterGone,
 }
 
 /// One run as stored.
@@ -138,9 +142,26 @@ pub struct RunRecord {
 
 enum Write {
     CreateRun(RunRecord),
-    Step { run: RunId, step: Step, model: Option<(String, Usage)> },
-    Event { run: RunId, kind: String, payload: Value },
-    Status { run: RunId, status: String, output: Option<String> },
+    /// A step, already encoded (by the caller's thread, not the writer's).
+    Step {
+        run: RunId,
+        seq: u64,
+        kind: &'static str,
+        request: String,
+        result: String,
+        duration_ms: u64,
+        model: Option<(String, Usage)>,
+    },
+    Event {
+        run: RunId,
+        kind: String,
+        payload: Value,
+    },
+    Status {
+        run: RunId,
+        status: String,
+        output: Option<String>,
+    },
 }
 
 struct Job {
@@ -148,11 +169,11 @@ struct Job {
     done: oneshot::Sender<Result<(), StorageError>>,
 }
 
-/// Handle to the database. Cheap to clone; all clones share one writer thread.
+/// Handle to the database. Cheap to clone; all clones share one write connection.
 #[derive(Clone)]
 pub struct Storage {
     path: Arc<PathBuf>,
-    writer: mpsc::Sender<Job>,
+    committer: Arc<Committer>,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -177,13 +198,17 @@ impl Storage {
         migrate(&mut conn, &display)?;
         let reader = Connection::open(&path).map_err(sql)?;
         reader.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
-        let (writer, jobs) = mpsc::channel();
-        let thread_path = display.clone();
+        // Checkpoints copy the WAL back into the database file and fsync it: slow, so they run on
+        // their own thread and connection, never between a writer and its answer.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql)?;
+        let checkpointer = Connection::open(&path).map_err(sql)?;
+        let (committed, commits) = mpsc::channel();
+        let committer = Committer { queue: Mutex::new(Vec::new()), conn: Mutex::new(conn), committed, path: display.clone() };
         std::thread::Builder::new()
-            .name("agentos-db-writer".into())
-            .spawn(move || write_loop(conn, jobs, thread_path))
-            .expect("spawn the database writer thread");
-        Ok(Storage { path: Arc::new(path), writer, reader: Arc::new(Mutex::new(reader)) })
+            .name("agentos-db-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, commits))
+            .expect("spawn the database checkpoint thread");
+        Ok(Storage { path: Arc::new(path), committer: Arc::new(committer), reader: Arc::new(Mutex::new(reader)) })
     }
 
     /// The database file.
@@ -193,8 +218,8 @@ impl Storage {
 
     async fn write(&self, write: Write) -> Result<(), StorageError> {
         let (done, wait) = oneshot::channel();
-        self.writer.send(Job { write, done }).map_err(|_| StorageError::WriterGone)?;
-        wait.await.map_err(|_| StorageError::WriterGone)?
+        self.committer.submit(Job { write, done });
+        wait.await.expect("every queued write is answered")
     }
 
     /// Records a new run.
@@ -204,8 +229,28 @@ impl Storage {
 
     /// Journals one step (and, for a model step, its usage) in one transaction. Fails if the run
     /// already has a step at that position: a step is never recorded twice.
-    pub async fn record_step(&self, run: &RunId, step: Step, model_usage: Option<(String, Usage)>) -> Result<(), StorageError> {
-        self.write(Write::Step { run: run.clone(), step, model: model_usage }).await
+    ///
+    /// A model request is stored as its difference from `base`, an earlier model step of the same
+    /// run with a smaller position, when one is given: the messages it shares with that request
+    /// are not stored again, so a run's journal grows with its conversation, not with its square.
+    pub async fn record_step(
+        &self,
+        run: &RunId,
+        step: &Step,
+        model_usage: Option<(String, Usage)>,
+        base: Option<(u64, &ChatRequest)>,
+    ) -> Result<(), StorageError> {
+        let (request, result) = encode_step(&step.kind, base);
+        let write = Write::Step {
+            run: run.clone(),
+            seq: step.seq,
+            kind: step.kind.name(),
+            request,
+            result,
+            duration_ms: step.duration_ms,
+            model: model_usage,
+        };
+        self.write(write).await
     }
 
     /// Records an event of a run.
@@ -243,7 +288,9 @@ impl Storage {
     /// Every step of a run, in journal order.
     pub fn steps(&self, run: &RunId) -> Result<Vec<Step>, StorageError> {
         let rows = self.read(|c| {
-            let mut stmt = c.prepare("SELECT seq, kind, request, result, duration_ms FROM steps WHERE run_id = ?1 ORDER BY seq")?;
+            let mut stmt = c.prepare(
+                "SELECT seq, kind, request, result, duration_ms FROM steps WHERE run = (SELECT key FROM runs WHERE id = ?1) ORDER BY seq",
+            )?;
             let rows = stmt
                 .query_map([run.as_str()], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
@@ -251,13 +298,17 @@ impl Storage {
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
-        rows.into_iter()
-            .map(|(seq, kind, request, result, duration_ms)| {
-                let kind = decode_step(&kind, &request, &result)
-                    .map_err(|reason| self.corrupt("steps", format!("run {run} step {seq}: {reason}")))?;
-                Ok(Step { seq: seq as u64, kind, duration_ms: duration_ms as u64 })
-            })
-            .collect()
+        let mut requests = HashMap::new();
+        let mut steps = Vec::with_capacity(rows.len());
+        for (seq, kind, request, result, duration_ms) in rows {
+            let kind = decode_step(&kind, &request, &result, &requests)
+                .map_err(|reason| self.corrupt("steps", format!("run {run} step {seq}: {reason}")))?;
+            if let StepKind::Model { request, .. } = &kind {
+                requests.insert(seq as u64, request.clone());
+            }
+            steps.push(Step { seq: seq as u64, kind, duration_ms: duration_ms as u64 });
+        }
+        Ok(steps)
     }
 
     /// Total usage of a run.
@@ -274,7 +325,7 @@ impl Storage {
     /// The events of a run, oldest first, as (kind, payload).
     pub fn events(&self, run: &RunId) -> Result<Vec<(String, Value)>, StorageError> {
         let rows = self.read(|c| {
-            let mut stmt = c.prepare("SELECT kind, payload FROM events WHERE run_id = ?1 ORDER BY id")?;
+            let mut stmt = c.prepare("SELECT kind, payload FROM events WHERE run = (SELECT key FROM runs WHERE id = ?1) ORDER BY id")?;
             let rows = stmt
                 .query_map([run.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>();
@@ -331,22 +382,88 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
     })
 }
 
+/// A model request stored as the difference from an earlier model request of its run: the first
+/// `keep` messages of request `base`, then `messages`; the tools of `base` when `same_tools`.
+#[derive(Serialize)]
+struct DeltaOut<'a> {
+    base: u64,
+    keep: usize,
+    same_tools: bool,
+    messages: &'a [Message],
+    #[serde(skip_serializing_if = "<[ToolSpec]>::is_empty")]
+    tools: &'a [ToolSpec],
+    sampling: &'a Sampling,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_schema: &'a Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct DeltaIn {
+    base: u64,
+    keep: usize,
+    same_tools: bool,
+    messages: Vec<Message>,
+    #[serde(default)]
+    tools: Vec<ToolSpec>,
+    #[serde(default)]
+    sampling: Sampling,
+    #[serde(default)]
+    stop: Vec<String>,
+    #[serde(default)]
+    response_schema: Option<Value>,
+}
+
+fn encode_request(request: &ChatRequest, base: Option<(u64, &ChatRequest)>) -> serde_json::Result<String> {
+    let Some((base, earlier)) = base else { return serde_json::to_string(request) };
+    let keep = earlier.messages.iter().zip(&request.messages).take_while(|(a, b)| a == b).count();
+    let same_tools = earlier.tools == request.tools;
+    if keep == 0 && !same_tools {
+        return serde_json::to_string(request);
+    }
+    serde_json::to_string(&DeltaOut {
+        base,
+        keep,
+        same_tools,
+        messages: &request.messages[keep..],
+        tools: if same_tools { &[] } else { &request.tools },
+        sampling: &request.sampling,
+        stop: &request.stop,
+        response_schema: &request.response_schema,
+    })
+}
+
+/// Reads a stored model request back whole; `earlier` holds the run's model requests decoded so
+/// far, by position.
+fn decode_request(text: &str, earlier: &HashMap<u64, ChatRequest>) -> Result<ChatRequest, String> {
+    if !text.starts_with(r#"{"base":"#) {
+        return serde_json::from_str(text).map_err(|e| e.to_string());
+    }
+    let delta: DeltaIn = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let base = earlier.get(&delta.base).ok_or_else(|| format!("its request refers to model step {}, which is missing", delta.base))?;
+    let mut messages = base.messages.get(..delta.keep).ok_or("its request keeps more messages than its base has")?.to_vec();
+    messages.extend(delta.messages);
+    let tools = if delta.same_tools { base.tools.clone() } else { delta.tools };
+    Ok(ChatRequest { messages, tools, sampling: delta.sampling, stop: delta.stop, response_schema: delta.response_schema })
+}
+
 /// Splits a step into the (request, result) JSON pair the `steps` table stores.
-fn encode_step(kind: &StepKind) -> (String, String) {
+fn encode_step(kind: &StepKind, base: Option<(u64, &ChatRequest)>) -> (String, String) {
     let pair = match kind {
-        StepKind::Model { request, response } => (serde_json::to_string(request), serde_json::to_string(response)),
+        StepKind::Model { request, response } => (encode_request(request, base), serde_json::to_string(response)),
         StepKind::Tool { call, result } => (serde_json::to_string(call), serde_json::to_string(result)),
         StepKind::AskUser { question, answer } => (serde_json::to_string(question), serde_json::to_string(answer)),
     };
     (pair.0.expect("step request serializes"), pair.1.expect("step result serializes"))
 }
 
-fn decode_step(kind: &str, request: &str, result: &str) -> Result<StepKind, String> {
+fn decode_step(kind: &str, request: &str, result: &str, earlier: &HashMap<u64, ChatRequest>) -> Result<StepKind, String> {
     fn de<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
         serde_json::from_str(s).map_err(|e| e.to_string())
     }
     match kind {
-        "model" => Ok(StepKind::Model { request: de(request)?, response: de(result)? }),
+        "model" => Ok(StepKind::Model { request: decode_request(request, earlier)?, response: de(result)? }),
         "tool" => Ok(StepKind::Tool { call: de(request)?, result: de(result)? }),
         "ask_user" => Ok(StepKind::AskUser { question: de(request)?, answer: de(result)? }),
         other => Err(format!("unknown step kind `{other}`")),
@@ -369,46 +486,49 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), StorageError> {
 }
 
 fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
+    const RUN_KEY: &str = "(SELECT key FROM runs WHERE id = ?1)";
     match write {
         Write::CreateRun(r) => {
-            conn.prepare_cached("INSERT INTO runs (id, task, strategy, model, spec, status, output, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)")?
-                .execute(params![r.id.as_str(), r.task, r.strategy, r.model, r.spec.to_string(), r.status, r.output, r.created_at])?;
+            let insert = "INSERT INTO runs (id, task, strategy, model, spec, status, output, created_at, updated_at) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+            let spec = r.spec.to_string();
+            conn.prepare_cached(insert)?.execute(params![
+                r.id.as_str(),
+                r.task,
+                r.strategy,
+                r.model,
+                spec,
+                r.status,
+                r.output,
+                r.created_at
+            ])?;
         }
-        Write::Step { run, step, model } => {
-            let (request, result) = encode_step(&step.kind);
-            conn.prepare_cached(
-                "INSERT INTO steps (run_id, seq, kind, request, result, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
+        Write::Step { run, seq, kind, request, result, duration_ms, model } => {
+            let insert = format!(
+                "INSERT INTO steps (run, seq, kind, request, result, duration_ms, created_at, model, input_tokens, output_tokens, cost_usd) \
+                 VALUES ({RUN_KEY}, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            );
+            let (name, usage) = match model {
+                Some((name, u)) => (Some(name), Some(u)),
+                None => (None, None),
+            };
+            conn.prepare_cached(&insert)?.execute(params![
                 run.as_str(),
-                step.seq as i64,
-                step.kind.name(),
+                *seq as i64,
+                kind,
                 request,
                 result,
-                step.duration_ms as i64,
-                now()
+                *duration_ms as i64,
+                now(),
+                name,
+                usage.map(|u| u.input_tokens as i64),
+                usage.map(|u| u.output_tokens as i64),
+                usage.map(|u| u.cost_usd)
             ])?;
-            if let Some((model, u)) = model {
-                conn.prepare_cached(
-                    "INSERT INTO usage (run_id, seq, model, input_tokens, output_tokens, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    run.as_str(),
-                    step.seq as i64,
-                    model,
-                    u.input_tokens as i64,
-                    u.output_tokens as i64,
-                    u.cost_usd
-                ])?;
-            }
         }
         Write::Event { run, kind, payload } => {
-            conn.prepare_cached("INSERT INTO events (run_id, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
-                run.as_str(),
-                kind,
-                payload.to_string(),
-                now()
-            ])?;
+            let insert = format!("INSERT INTO events (run, kind, payload, created_at) VALUES ({RUN_KEY}, ?2, ?3, ?4)");
+            conn.prepare_cached(&insert)?.execute(params![run.as_str(), kind, payload.to_string(), now()])?;
         }
         Write::Status { run, status, output } => {
             let changed = conn
@@ -422,37 +542,53 @@ fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The writer thread: takes every job that is waiting, applies each under its own savepoint inside
-/// one transaction (so one bad write fails alone), commits, then answers each caller.
-fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, path: String) {
-    const GROUP: usize = 4096;
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+/// Group commit without a writer thread. Writes queue up; a writer that finds no commit under way
+/// becomes the leader: it takes every queued write, applies them in one transaction (a write that
+/// fails is undone alone), commits, answers each writer, and repeats while writes are queued.
+/// Writers that arrive meanwhile just wait for their answer. So a lone writer commits at once,
+/// without handing its write to another thread, and a crowd of writers shares a few commits.
+struct Committer {
+    queue: Mutex<Vec<Job>>,
+    conn: Mutex<Connection>,
+    committed: mpsc::Sender<()>,
+    path: String,
+}
+
+impl Committer {
+    fn submit(&self, job: Job) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(job);
+        loop {
+            // Someone else is committing: they will take this write too.
+            let Ok(mut conn) = self.conn.try_lock() else { return };
+            let group = {
+                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                if queue.is_empty() {
+                    // Release the connection while still holding the queue, so a write queued
+                    // after this check finds the connection free and commits itself.
+                    drop(conn);
+                    return;
+                }
+                std::mem::take(&mut *queue)
+            };
+            self.commit(&mut conn, group);
         }
-        let sql = |source| StorageError::Sqlite { path: path.clone(), source };
+    }
+
+    fn commit(&self, conn: &mut Connection, group: Vec<Job>) {
         let outcome = (|| -> rusqlite::Result<Vec<rusqlite::Result<()>>> {
             let tx = conn.transaction()?;
-            let mut results = Vec::with_capacity(group.len());
-            for job in &group {
-                tx.execute_batch("SAVEPOINT w")?;
-                let r = apply(&tx, &job.write);
-                tx.execute_batch(if r.is_ok() { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" })?;
-                results.push(r);
-            }
+            // A failing statement is undone alone (SQLite's statement journal); the rest stands.
+            let results = group.iter().map(|job| apply(&tx, &job.write)).collect();
             tx.commit()?;
             Ok(results)
         })();
         match outcome {
             Ok(results) => {
+                let _ = self.committed.send(());
                 for (job, r) in group.into_iter().zip(results) {
                     let r = r.map_err(|e| match (&job.write, e) {
                         (Write::Status { run, .. }, rusqlite::Error::QueryReturnedNoRows) => StorageError::UnknownRun(run.to_string()),
-                        (_, e) => sql(e),
+                        (_, source) => StorageError::Sqlite { path: self.path.clone(), source },
                     });
                     let _ = job.done.send(r);
                 }
@@ -460,11 +596,23 @@ fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, path: String) {
             Err(e) => {
                 let reason = e.to_string();
                 for job in group {
-                    let _ = job.done.send(Err(StorageError::Transaction { path: path.clone(), reason: reason.clone() }));
+                    let _ = job.done.send(Err(StorageError::Transaction { path: self.path.clone(), reason: reason.clone() }));
                 }
             }
         }
     }
+}
+
+/// The checkpoint thread: after commits, at most every 100 ms, copies what it can of the WAL into
+/// the database file without blocking writers (a passive checkpoint). Ends with the storage.
+fn checkpoint_loop(conn: Connection, commits: mpsc::Receiver<()>) {
+    while commits.recv().is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        while commits.try_recv().is_ok() {}
+        // A failed checkpoint loses nothing: the WAL keeps every commit, and the next one retries.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
 impl RunRecord {
@@ -501,9 +649,9 @@ mod tests {
         let db = Storage::open(dir.path().join("a.db")).unwrap();
         let run = RunId::new();
         db.create_run(RunRecord::starting(run.clone(), "t", "react", "scripted:x", serde_json::json!({}))).await.unwrap();
-        db.record_step(&run, tool_step(0), None).await.unwrap();
-        db.record_step(&run, tool_step(1), None).await.unwrap();
-        assert!(db.record_step(&run, tool_step(1), None).await.is_err(), "a second step 1 must be refused");
+        db.record_step(&run, &tool_step(0), None, None).await.unwrap();
+        db.record_step(&run, &tool_step(1), None, None).await.unwrap();
+        assert!(db.record_step(&run, &tool_step(1), None, None).await.is_err(), "a second step 1 must be refused");
         let steps = db.steps(&run).unwrap();
         assert_eq!(steps, vec![tool_step(0), tool_step(1)]);
         db.set_status(&run, "finished", Some("2".into())).await.unwrap();
@@ -520,12 +668,79 @@ mod tests {
         let writes = (0..500).map(|i| {
             let db = db.clone();
             let run = run.clone();
-            tokio::spawn(async move { db.record_step(&run, tool_step(i), None).await })
+            tokio::spawn(async move { db.record_step(&run, &tool_step(i), None, None).await })
         });
         for w in futures::future::join_all(writes).await {
             w.unwrap().unwrap();
         }
         assert_eq!(Storage::open(dir.path().join("a.db")).unwrap().steps(&run).unwrap().len(), 500);
+    }
+
+    fn model_step(seq: u64, messages: &[&str], tools: &[&str]) -> Step {
+        use agentos_core::{ChatResponse, FinishReason};
+        let request = ChatRequest {
+            messages: messages.iter().map(|m| Message::user(*m)).collect(),
+            tools: tools
+                .iter()
+                .map(|t| ToolSpec { name: t.to_string(), description: "d".into(), parameters: serde_json::json!({"type": "object"}) })
+                .collect(),
+            stop: vec!["\nObservation:".into()],
+            ..Default::default()
+        };
+        let response = ChatResponse {
+            message: Message::assistant("ok"),
+            finish_reason: FinishReason::Stop,
+            usage: Usage { input_tokens: 3, output_tokens: 1, model_calls: 1, cost_usd: 0.0 },
+            model: "m".into(),
+        };
+        Step { seq, kind: StepKind::Model { request, response }, duration_ms: 1 }
+    }
+
+    #[tokio::test]
+    async fn model_requests_are_stored_as_differences_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Storage::open(dir.path().join("a.db")).unwrap();
+        let run = RunId::new();
+        db.create_run(RunRecord::starting(run.clone(), "t", "react", "m", serde_json::json!({}))).await.unwrap();
+        let steps = [
+            model_step(0, &["a", "b"], &["calc"]),
+            model_step(1, &["a", "b", "c"], &["calc"]),
+            model_step(2, &["a", "x"], &["calc", "read"]),
+            model_step(3, &["z"], &["calc"]),
+        ];
+        let usage = Some(("m".to_string(), Usage { input_tokens: 3, output_tokens: 1, model_calls: 1, cost_usd: 0.0 }));
+        let mut base: Option<(u64, ChatRequest)> = None;
+        for step in &steps {
+            db.record_step(&run, step, usage.clone(), base.as_ref().map(|(s, r)| (*s, r))).await.unwrap();
+            let StepKind::Model { request, .. } = &step.kind else { unreachable!() };
+            base = Some((step.seq, request.clone()));
+        }
+        assert_eq!(db.steps(&run).unwrap(), steps, "every request reads back whole");
+        let stored: Vec<String> =
+            db.read(|c| c.prepare("SELECT request FROM steps ORDER BY seq")?.query_map([], |r| r.get(0))?.collect()).unwrap();
+        assert!(
+            stored[1]
+                .starts_with(r#"{"base":0,"keep":2,"same_tools":true,"messages":[{"role":"user","parts":[{"type":"text","text":"c"}]}]"#),
+            "{}",
+            stored[1]
+        );
+        assert!(!stored[1].contains(r#""text":"a""#), "shared messages are not stored again");
+        assert!(stored[2].contains(r#""keep":1,"same_tools":false"#), "{}", stored[2]);
+        assert!(stored[3].starts_with(r#"{"messages""#), "nothing shared, so stored whole: {}", stored[3]);
+        assert_eq!(db.usage(&run).unwrap(), Usage { input_tokens: 12, output_tokens: 4, model_calls: 4, cost_usd: 0.0 });
+    }
+
+    #[tokio::test]
+    async fn a_difference_whose_base_is_missing_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Storage::open(dir.path().join("a.db")).unwrap();
+        let run = RunId::new();
+        db.create_run(RunRecord::starting(run.clone(), "t", "react", "m", serde_json::json!({}))).await.unwrap();
+        let first = model_step(0, &["a"], &[]);
+        let StepKind::Model { request, .. } = &first.kind else { unreachable!() };
+        db.record_step(&run, &model_step(5, &["a", "b"], &[]), None, Some((0, request))).await.unwrap();
+        let err = db.steps(&run).unwrap_err().to_string();
+        assert!(err.contains("step 5") && err.contains("refers to model step 0, which is missing"), "{err}");
     }
 
     #[test]

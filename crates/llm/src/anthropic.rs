@@ -332,6 +332,8 @@ impl LanguageModel for Anthropic {
     }
 
     async fn chat(&self, request: &ChatRequest, on_event: EventSink<'_>) -> Result<ChatResponse, LlmError> {
-        self.endpoint.chat(&self.request_body(request), &Messages, &self.model, on_event).await
+        self.endpoint
+            .chat(serde_json::to_vec(&self.request_body(request)).expect("a request body serializes"), &Messages, &self.model, on_event)
+            .await
     }
 }

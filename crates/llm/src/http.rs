@@ -513,11 +513,18 @@ impl Endpoint {
 
     /// Posts `body` and reads the answer with `wire`, retrying transient failures as the policy
     /// says and reporting each retry to `on_event`.
-    pub(crate) async fn chat(&self, body: &Value, wire: &dyn Wire, model: &str, on_event: EventSink<'_>) -> Result<ChatResponse, LlmError> {
+    pub(crate) async fn chat(
+        &self,
+        body: Vec<u8>,
+        wire: &dyn Wire,
+        model: &str,
+        on_event: EventSink<'_>,
+    ) -> Result<ChatResponse, LlmError> {
+        let body = bytes::Bytes::from(body);
         let mut attempt = 1;
         loop {
             let mut out = Assembler::new(on_event, model);
-            let result = match tokio::time::timeout(self.timeout, self.attempt(body, wire, &mut out)).await {
+            let result = match tokio::time::timeout(self.timeout, self.attempt(body.clone(), wire, &mut out)).await {
                 Ok(result) => result,
                 Err(_) => Err(Failure {
                     error: LlmError::Timeout { url: self.url.clone(), after_ms: self.timeout.as_millis().try_into().unwrap_or(u64::MAX) },
@@ -540,8 +547,9 @@ impl Endpoint {
         }
     }
 
-    async fn attempt(&self, body: &Value, wire: &dyn Wire, out: &mut Assembler<'_>) -> Result<(), Failure> {
-        let response = self.client.post(&self.url).headers(self.headers.clone()).json(body).send().await.map_err(|e| self.transport(&e))?;
+    async fn attempt(&self, body: bytes::Bytes, wire: &dyn Wire, out: &mut Assembler<'_>) -> Result<(), Failure> {
+        let request = self.client.post(&self.url).headers(self.headers.clone()).header(reqwest::header::CONTENT_TYPE, "application/json");
+        let response = request.body(body).send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = parse_retry_after(response.headers(), SystemTime::now());

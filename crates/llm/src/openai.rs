@@ -9,10 +9,10 @@
 
 use crate::http::{self, Assembler, Base, Endpoint, Flow, RetryPolicy, SseEvent, Wire, WireError};
 use crate::{EventSink, LanguageModel, LlmError, ModelCapabilities};
-use agentos_core::{ChatRequest, ChatResponse, FinishReason, Message, Role};
+use agentos_core::{ChatRequest, ChatResponse, FinishReason, Message, Role, ToolSpec};
 use async_trait::async_trait;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::time::Duration;
 
 /// The OpenAI API's base URL, used by `openai:<model>` unless `OPENAI_BASE_URL` is set.
@@ -117,51 +117,122 @@ impl OpenAi {
     }
 
     /// The JSON body of a streamed Chat Completions request for `request`.
-    fn request_body(&self, request: &ChatRequest) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.model));
-        body.insert("messages".into(), request.messages.iter().map(wire_message).collect());
-        body.insert("stream".into(), json!(true));
-        body.insert("stream_options".into(), json!({ "include_usage": true }));
-        if !request.tools.is_empty() {
-            let tools = request.tools.iter().map(
-                |t| json!({ "type": "function", "function": { "name": t.name, "description": t.description, "parameters": t.parameters } }),
-            );
-            body.insert("tools".into(), tools.collect());
-        }
+    fn request_body(&self, request: &ChatRequest) -> Vec<u8> {
         let sampling = &request.sampling;
-        http::put(&mut body, "temperature", sampling.temperature.map(http::float));
-        http::put(&mut body, "top_p", sampling.top_p.map(http::float));
-        http::put(&mut body, "max_tokens", sampling.max_tokens.map(Value::from));
-        http::put(&mut body, "seed", sampling.seed.map(Value::from));
-        if !request.stop.is_empty() {
-            body.insert("stop".into(), json!(request.stop));
-        }
-        let format = request
-            .response_schema
-            .as_ref()
-            .map(|schema| json!({ "type": "json_schema", "json_schema": { "name": "response", "schema": schema, "strict": true } }));
-        http::put(&mut body, "response_format", format);
-        Value::Object(body)
+        let body = WireRequest {
+            model: &self.model,
+            messages: request.messages.iter().map(WireMessage::from).collect(),
+            stream: true,
+            stream_options: StreamOptions { include_usage: true },
+            tools: request.tools.iter().map(|t| WireTool { kind: "function", function: t }).collect(),
+            temperature: sampling.temperature,
+            top_p: sampling.top_p,
+            max_tokens: sampling.max_tokens,
+            seed: sampling.seed,
+            stop: &request.stop,
+            response_format: request.response_schema.as_ref().map(|schema| ResponseFormat {
+                kind: "json_schema",
+                json_schema: JsonSchemaFormat { name: "response", schema, strict: true },
+            }),
+        };
+        serde_json::to_vec(&body).expect("a chat request serializes")
     }
+}
+
+/// A Chat Completions request, borrowing from the [`ChatRequest`] it is built from.
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: &'a ToolSpec,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchemaFormat<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchemaFormat<'a> {
+    name: &'static str,
+    schema: &'a Value,
+    strict: bool,
 }
 
 /// One message in the Chat Completions wire format. Tool-call arguments travel as JSON text;
 /// arguments kept as a string (text that was not JSON) go back as that text.
-fn wire_message(m: &Message) -> Value {
-    let content = m.content();
-    match m.role {
-        Role::Assistant if !m.tool_calls.is_empty() => {
-            let calls: Vec<Value> = m
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    /// `null` for an assistant message that only calls tools.
+    content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OutCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OutCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunction<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+impl<'a> From<&'a Message> for WireMessage<'a> {
+    fn from(m: &'a Message) -> Self {
+        let content = m.content();
+        let calls_only = m.role == Role::Assistant && !m.tool_calls.is_empty() && content.is_empty();
+        WireMessage {
+            role: m.role.as_str(),
+            content: if calls_only { None } else { Some(content) },
+            tool_calls: m
                 .tool_calls
                 .iter()
-                .map(|c| json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": http::arguments_text(&c.arguments) } }))
-                .collect();
-            let content = if content.is_empty() { Value::Null } else { Value::String(content) };
-            json!({ "role": "assistant", "content": content, "tool_calls": calls })
+                .map(|c| OutCall {
+                    id: &c.id,
+                    kind: "function",
+                    function: OutFunction { name: &c.name, arguments: http::arguments_text(&c.arguments) },
+                })
+                .collect(),
+            tool_call_id: if m.role == Role::Tool { Some(m.tool_call_id.as_deref().unwrap_or_default()) } else { None },
         }
-        Role::Tool => json!({ "role": "tool", "tool_call_id": m.tool_call_id.as_deref().unwrap_or_default(), "content": content }),
-        role => json!({ "role": role.as_str(), "content": content }),
     }
 }
 
@@ -286,6 +357,6 @@ impl LanguageModel for OpenAi {
     }
 
     async fn chat(&self, request: &ChatRequest, on_event: EventSink<'_>) -> Result<ChatResponse, LlmError> {
-        self.endpoint.chat(&self.request_body(request), &ChatCompletions, &self.model, on_event).await
+        self.endpoint.chat(self.request_body(request), &ChatCompletions, &self.model, on_event).await
     }
 }

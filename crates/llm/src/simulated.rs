@@ -7,11 +7,12 @@
 //! no state per conversation and serves any number of agents at once. It honours `stream`: SSE
 //! chunks ending in `data: [DONE]`, or one `chat.completion` JSON body.
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -98,37 +99,39 @@ impl Drop for SimulatedServer {
     }
 }
 
-async fn complete(State(shared): State<Arc<Shared>>, Json(request): Json<Request>) -> Response {
+async fn complete(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request: Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a chat completion request: {e}")).into_response(),
+    };
     let n = shared.requests.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(shared.latency).await;
     let turn = request.messages.iter().filter(|m| m.role == "tool").count();
     let prompt_tokens = request.messages.len() * 10;
-    let (message, delta, finish) = match (shared.script)(turn) {
+    let (fields, finish) = match (shared.script)(turn) {
         Reply::ToolCall { name, arguments } => {
             let call =
                 json!({ "id": format!("call_{n}"), "type": "function", "function": { "name": name, "arguments": arguments.to_string() } });
-            let mut streamed = call.clone();
-            streamed["index"] = json!(0);
-            (
-                json!({ "role": "assistant", "content": null, "tool_calls": [call] }),
-                json!({ "role": "assistant", "tool_calls": [streamed] }),
-                "tool_calls",
-            )
+            (format!(r#""content":null,"tool_calls":[{call}]"#), "tool_calls")
         }
-        Reply::Text(text) => (json!({ "role": "assistant", "content": text }), json!({ "role": "assistant", "content": text }), "stop"),
+        Reply::Text(text) => (format!(r#""content":{}"#, Value::String(text)), "stop"),
     };
-    let usage = json!({ "prompt_tokens": prompt_tokens, "completion_tokens": 8, "total_tokens": prompt_tokens + 8 });
+    let usage = format!(r#"{{"prompt_tokens":{prompt_tokens},"completion_tokens":8,"total_tokens":{}}}"#, prompt_tokens + 8);
+    let head = format!(r#""id":"sim-{n}","created":0,"model":"sim""#);
     if !request.stream {
-        let body = json!({ "id": format!("sim-{n}"), "object": "chat.completion", "created": 0, "model": "sim",
-            "choices": [{ "index": 0, "message": message, "finish_reason": finish }], "usage": usage });
-        return Json(body).into_response();
+        let body = format!(
+            r#"{{{head},"object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant",{fields}}},"finish_reason":"{finish}"}}],"usage":{usage}}}"#
+        );
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
-    let chunk = |choices: Value, usage: Value| json!({ "id": format!("sim-{n}"), "object": "chat.completion.chunk", "created": 0, "model": "sim", "choices": choices, "usage": usage });
+    // Streamed tool calls carry their index; the whole call arrives in one chunk.
+    let fields = fields.replace(r#""tool_calls":[{"#, r#""tool_calls":[{"index":0,"#);
+    let chunk = |rest: String| format!(r#"data: {{{head},"object":"chat.completion.chunk",{rest}}}"#);
     let body = format!(
-        "data: {}\n\ndata: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
-        chunk(json!([{ "index": 0, "delta": delta, "finish_reason": null }]), Value::Null),
-        chunk(json!([{ "index": 0, "delta": {}, "finish_reason": finish }]), Value::Null),
-        chunk(json!([]), usage),
+        "{}\n\n{}\n\n{}\n\ndata: [DONE]\n\n",
+        chunk(format!(r#""choices":[{{"index":0,"delta":{{"role":"assistant",{fields}}},"finish_reason":null}}]"#)),
+        chunk(format!(r#""choices":[{{"index":0,"delta":{{}},"finish_reason":"{finish}"}}]"#)),
+        chunk(format!(r#""choices":[],"usage":{usage}"#)),
     );
     ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
