@@ -37,10 +37,13 @@ fn uri(server: &SimulatedServer) -> String {
     format!("openai-compatible:{}#sim", server.base_url())
 }
 
+/// A run's id and its journal rows.
+type Journal = (String, Vec<(i64, String, String, String)>);
+
 /// (seq, kind, request, result) of every journaled step of the only run in the database; nothing
 /// while the database or its tables do not exist yet.
-fn journal(db: &Path) -> (String, Vec<(i64, String, String, String)>) {
-    let read = || -> rusqlite::Result<(String, Vec<(i64, String, String, String)>)> {
+fn journal(db: &Path) -> Journal {
+    let read = || -> rusqlite::Result<Journal> {
         let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let run: String = conn.query_row("SELECT id FROM runs", [], |r| r.get(0))?;
         let mut stmt = conn.prepare("SELECT seq, kind, request, result FROM steps ORDER BY seq")?;

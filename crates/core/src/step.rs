@@ -74,6 +74,9 @@ pub struct Trajectory {
 }
 
 /// Something that happened in a run, delivered live to whoever watches it (the CLI, a server).
+// A step is large and the other variants small; events are built only when someone listens, and
+// passed by reference, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

@@ -240,9 +240,7 @@ impl Kernel {
             Ending::Suspended | Ending::Cancelled => String::new(),
         };
         self.inner.live.lock().unwrap().remove(agent.run());
-        let storage = &self.inner.storage;
-        storage.record_event(agent.run(), "finished", serde_json::json!({ "status": status, "output": output })).await?;
-        storage.set_status(agent.run(), status, Some(output.clone()).filter(|o| !o.is_empty())).await?;
+        self.inner.storage.set_status(agent.run(), status, Some(output.clone()).filter(|o| !o.is_empty())).await?;
         if let Some(hook) = &self.inner.events {
             hook(&Event::Finished { run: agent.run().clone(), status: status.to_string(), output });
         }

@@ -258,7 +258,8 @@ impl Storage {
         self.write(Write::Event { run: run.clone(), kind: kind.to_string(), payload }).await
     }
 
-    /// Sets a run's status and, when it ended, its output.
+    /// Sets a run's status and, when it ended, its output, and records the change as a `status`
+    /// event, in one transaction.
     pub async fn set_status(&self, run: &RunId, status: &str, output: Option<String>) -> Result<(), StorageError> {
         self.write(Write::Status { run: run.clone(), status: status.to_string(), output }).await
     }
@@ -537,6 +538,8 @@ fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
             if changed == 0 {
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             }
+            let event = serde_json::json!({ "status": status, "output": output });
+            apply(conn, &Write::Event { run: run.clone(), kind: "status".into(), payload: event })?;
         }
     }
     Ok(())
