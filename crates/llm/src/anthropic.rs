@@ -6,13 +6,11 @@
 //! `message_stop`, `ping` and `error`. Sending, retries, timeouts and the event stream itself are
 //! shared with the other HTTP providers in `http.rs`.
 
-use crate::http::{self, Assembler, Base, Endpoint, Flow, RetryPolicy, SseEvent, Wire, WireError};
-use crate::{EventSink, LanguageModel, LlmError, ModelCapabilities};
-use agentos_core::{ChatRequest, ChatResponse, FinishReason, Role, ToolCall};
-use async_trait::async_trait;
+use crate::http::{self, Assembler, Base, Endpoint, Flow, SseEvent, Wire, WireError};
+use crate::LlmError;
+use agentos_core::{ChatRequest, FinishReason, Role, ToolCall};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::time::Duration;
 
 /// The Anthropic API's base URL, used unless `ANTHROPIC_BASE_URL` is set.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -65,28 +63,7 @@ impl Anthropic {
         Ok(self)
     }
 
-    /// Retries transient failures as `policy` says (default: [`RetryPolicy::default`]).
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.endpoint.retry = policy;
-        self
-    }
-
-    /// Gives each attempt at most `timeout`, from sending the request to the end of the answer
-    /// (default: [`crate::DEFAULT_TIMEOUT`], 120 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.endpoint.timeout = timeout;
-        self
-    }
-
-    /// The model name sent to the server.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// The endpoint URL requests go to.
-    pub fn url(&self) -> &str {
-        self.endpoint.url()
-    }
+    http::endpoint_methods!();
 
     /// The JSON body of a streamed Messages request for `request`.
     ///
@@ -94,7 +71,7 @@ impl Anthropic {
     /// of a user message (consecutive results share one message); assistant tool calls become
     /// `tool_use` blocks. The API has no seed (it is left out) and no portable schema-constrained
     /// output, so a `response_schema` becomes an instruction at the end of `system`.
-    fn request_body(&self, request: &ChatRequest) -> Value {
+    fn request_body(&self, request: &ChatRequest) -> Vec<u8> {
         let mut system: Vec<String> = Vec::new();
         let mut messages: Vec<Value> = Vec::new();
         let mut after_tool_result = false;
@@ -145,7 +122,7 @@ impl Anthropic {
         if !request.stop.is_empty() {
             body.insert("stop_sequences".into(), json!(request.stop));
         }
-        Value::Object(body)
+        serde_json::to_vec(&Value::Object(body)).expect("a request body serializes")
     }
 }
 
@@ -321,19 +298,4 @@ impl Wire for Messages {
     }
 }
 
-#[async_trait]
-impl LanguageModel for Anthropic {
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    fn capabilities(&self) -> ModelCapabilities {
-        ModelCapabilities { native_tools: true }
-    }
-
-    async fn chat(&self, request: &ChatRequest, on_event: EventSink<'_>) -> Result<ChatResponse, LlmError> {
-        self.endpoint
-            .chat(serde_json::to_vec(&self.request_body(request)).expect("a request body serializes"), &Messages, &self.model, on_event)
-            .await
-    }
-}
+http::impl_language_model!(Anthropic, Messages);

@@ -622,6 +622,65 @@ impl Endpoint {
     }
 }
 
+/// The builder and getter methods every HTTP provider shares, written once. Invoke it inside the
+/// provider's `impl` block; the provider struct must have the fields `model: String` (the model
+/// name sent to the server) and `endpoint: Endpoint`.
+macro_rules! endpoint_methods {
+    () => {
+        /// Retries transient failures as `policy` says (default: [`RetryPolicy::default`](crate::RetryPolicy::default)).
+        pub fn with_retry_policy(mut self, policy: $crate::RetryPolicy) -> Self {
+            self.endpoint.retry = policy;
+            self
+        }
+
+        /// Gives each attempt at most `timeout`, from sending the request to the end of the answer
+        /// (default: [`crate::DEFAULT_TIMEOUT`], 120 s).
+        pub fn with_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.endpoint.timeout = timeout;
+            self
+        }
+
+        /// The model name sent to the server.
+        pub fn model(&self) -> &str {
+            &self.model
+        }
+
+        /// The endpoint URL requests go to.
+        pub fn url(&self) -> &str {
+            self.endpoint.url()
+        }
+    };
+}
+pub(crate) use endpoint_methods;
+
+/// Implements [`crate::LanguageModel`] for the HTTP provider `$provider`, whose answers the wire
+/// format `$wire` (a [`Wire`](crate::http::Wire)) reads. The provider must have the fields
+/// `uri: String`, `model: String` and `endpoint: Endpoint`, and a method
+/// `request_body(&self, &ChatRequest) -> Vec<u8>` that serializes a request.
+macro_rules! impl_language_model {
+    ($provider:ty, $wire:expr) => {
+        #[::async_trait::async_trait]
+        impl $crate::LanguageModel for $provider {
+            fn uri(&self) -> &str {
+                &self.uri
+            }
+
+            fn capabilities(&self) -> $crate::ModelCapabilities {
+                $crate::ModelCapabilities { native_tools: true }
+            }
+
+            async fn chat(
+                &self,
+                request: &::agentos_core::ChatRequest,
+                on_event: $crate::EventSink<'_>,
+            ) -> Result<::agentos_core::ChatResponse, $crate::LlmError> {
+                self.endpoint.chat(self.request_body(request), &$wire, &self.model, on_event).await
+            }
+        }
+    };
+}
+pub(crate) use impl_language_model;
+
 /// An error with all its causes, `a: b: c`.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

@@ -7,13 +7,11 @@
 //! `stream_options.include_usage`, ended by `data: [DONE]`). Sending, retries, timeouts and the
 //! event stream itself are shared with the other HTTP providers in `http.rs`.
 
-use crate::http::{self, Assembler, Base, Endpoint, Flow, RetryPolicy, SseEvent, Wire, WireError};
-use crate::{EventSink, LanguageModel, LlmError, ModelCapabilities};
-use agentos_core::{ChatRequest, ChatResponse, FinishReason, Message, Role, ToolSpec};
-use async_trait::async_trait;
+use crate::http::{self, Assembler, Base, Endpoint, Flow, SseEvent, Wire, WireError};
+use crate::LlmError;
+use agentos_core::{ChatRequest, FinishReason, Message, Role, ToolSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::time::Duration;
 
 /// The OpenAI API's base URL, used by `openai:<model>` unless `OPENAI_BASE_URL` is set.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -93,28 +91,7 @@ impl OpenAi {
         Ok(self)
     }
 
-    /// Retries transient failures as `policy` says (default: [`RetryPolicy::default`]).
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.endpoint.retry = policy;
-        self
-    }
-
-    /// Gives each attempt at most `timeout`, from sending the request to the end of the answer
-    /// (default: [`crate::DEFAULT_TIMEOUT`], 120 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.endpoint.timeout = timeout;
-        self
-    }
-
-    /// The model name sent to the server.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// The endpoint URL requests go to.
-    pub fn url(&self) -> &str {
-        self.endpoint.url()
-    }
+    http::endpoint_methods!();
 
     /// The JSON body of a streamed Chat Completions request for `request`.
     fn request_body(&self, request: &ChatRequest) -> Vec<u8> {
@@ -346,17 +323,4 @@ impl Wire for ChatCompletions {
     }
 }
 
-#[async_trait]
-impl LanguageModel for OpenAi {
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    fn capabilities(&self) -> ModelCapabilities {
-        ModelCapabilities { native_tools: true }
-    }
-
-    async fn chat(&self, request: &ChatRequest, on_event: EventSink<'_>) -> Result<ChatResponse, LlmError> {
-        self.endpoint.chat(self.request_body(request), &ChatCompletions, &self.model, on_event).await
-    }
-}
+http::impl_language_model!(OpenAi, ChatCompletions);

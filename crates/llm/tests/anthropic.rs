@@ -2,9 +2,9 @@
 
 mod common;
 
-use agentos_core::{ChatRequest, FinishReason, Message, ModelEvent, Sampling, ToolCall, ToolSpec, Usage};
+use agentos_core::{ChatRequest, FinishReason, Message, ModelEvent, Sampling, ToolCall, ToolSpec};
 use agentos_llm::{Anthropic, LanguageModel, LlmError, RetryPolicy};
-use common::{fast_retry, status, stream, Events, Reply, Server};
+use common::{ask, calculator_conversation, fast_retry, status, stream, Events, Reply, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,6 @@ fn model(server: &Server) -> Anthropic {
         .unwrap()
         .with_retry_policy(fast_retry())
         .with_timeout(Duration::from_secs(10))
-}
-
-fn ask(text: &str) -> ChatRequest {
-    ChatRequest { messages: vec![Message::user(text)], ..Default::default() }
 }
 
 /// One server-sent event of the Messages stream.
@@ -66,20 +62,9 @@ fn text_stream(text: &str) -> String {
 #[tokio::test]
 async fn streams_text_and_usage() {
     let ping = event(json!({ "type": "ping" }));
-    let body = message_start() + &ping + &text_block(0, &["Hel", "lo, w\u{f6}rld"]) + &ping + &message_end("end_turn", 9);
-    let server = Server::start(vec![stream(&body, 6)]).await;
-    let events = Events::default();
-    let response = model(&server).chat(&ask("hi"), &|e| events.push(e)).await.unwrap();
-
-    assert_eq!(response.message.content(), "Hello, w\u{f6}rld");
-    assert_eq!(response.finish_reason, FinishReason::Stop);
-    assert_eq!(response.usage, Usage { input_tokens: 30, output_tokens: 9, model_calls: 1, cost_usd: 0.0 });
-    assert_eq!(response.model, "claude-test-20250101");
-    assert_eq!(events.all(), [ModelEvent::TextDelta { text: "Hel".into() }, ModelEvent::TextDelta { text: "lo, w\u{f6}rld".into() }]);
-    let requests = server.requests();
-    assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].path, "/v1/messages");
-    assert_eq!(requests[0].body["stream"], json!(true));
+    let body = |parts: &[&str]| message_start() + &ping + &text_block(0, parts) + &ping + &message_end("end_turn", 9);
+    // Input tokens: 25 uncached plus 5 read from the cache.
+    common::streams_text_and_usage(model, body, 6, (30, 9), "claude-test-20250101", "/v1/messages").await;
 }
 
 #[tokio::test]
@@ -131,29 +116,8 @@ async fn stop_reasons_map() {
 
 #[tokio::test]
 async fn a_429_is_retried_after_the_retry_after_header() {
-    let server = Server::start(vec![
-        Reply::Status(
-            429,
-            vec![("retry-after", "0".into())],
-            r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#.into(),
-        ),
-        stream(&text_stream("ok"), 64),
-    ])
-    .await;
-    // Without the header the first retry would wait 30 s, past the test's deadline.
-    let slow = RetryPolicy { max_retries: 3, base_delay: Duration::from_secs(30), max_delay: Duration::from_secs(60) };
-    let model = model(&server).with_retry_policy(slow);
-    let events = Events::default();
-    let (request, sink) = (ask("hi"), |e| events.push(e));
-    let response =
-        tokio::time::timeout(Duration::from_secs(5), model.chat(&request, &sink)).await.expect("Retry-After: 0 was not honoured").unwrap();
-
-    assert_eq!(response.message.content(), "ok");
-    assert_eq!(server.count(), 2);
-    let retries = events.retries();
-    assert_eq!(retries.len(), 1, "{retries:?}");
-    assert_eq!((retries[0].0, retries[0].1), (2, 0));
-    assert!(retries[0].2.contains("429") && retries[0].2.contains("slow down"), "{}", retries[0].2);
+    let rate_limited = r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
+    common::honours_retry_after_on_a_429(|server, policy| model(server).with_retry_policy(policy), rate_limited, text_stream).await;
 }
 
 #[tokio::test]
@@ -224,22 +188,13 @@ fn a_missing_key_is_reported() {
 #[tokio::test]
 async fn the_request_has_the_wire_shape() {
     let server = Server::start(vec![stream(&text_stream("3"), 64)]).await;
-    let mut assistant = Message::assistant("Computing.");
-    assistant.tool_calls = vec![
-        ToolCall { id: "toolu_1".into(), name: "calculator".into(), arguments: json!({ "expression": "1+2" }) },
-        ToolCall { id: "toolu_2".into(), name: "calculator".into(), arguments: Value::String("{bad".into()) },
-    ];
     let parameters = json!({ "type": "object", "properties": { "expression": { "type": "string" } } });
     let request = ChatRequest {
-        messages: vec![
-            Message::system("Be brief."),
-            Message::user("What is 1+2?"),
-            assistant,
-            Message::tool("toolu_1", "3"),
-            Message::tool("toolu_2", "arguments are not JSON"),
-            Message::user("Thanks. And 2+2?"),
-            Message::system("Answer in digits."),
-        ],
+        messages: [
+            calculator_conversation("Computing.", ["toolu_1", "toolu_2"]),
+            vec![Message::user("Thanks. And 2+2?"), Message::system("Answer in digits.")],
+        ]
+        .concat(),
         tools: vec![ToolSpec { name: "calculator".into(), description: "Evaluates arithmetic.".into(), parameters: parameters.clone() }],
         sampling: Sampling { temperature: Some(0.7), top_p: None, max_tokens: None, seed: Some(42) },
         stop: vec!["END".into()],

@@ -2,9 +2,9 @@
 
 mod common;
 
-use agentos_core::{ChatRequest, FinishReason, Message, ModelEvent, Role, Sampling, ToolCall, ToolSpec, Usage};
+use agentos_core::{ChatRequest, FinishReason, ModelEvent, Sampling, ToolCall, ToolSpec};
 use agentos_llm::{from_uri, LanguageModel, LlmError, OpenAi, RetryPolicy};
-use common::{fast_retry, open_files_limit, split, status, stream, Events, Reply, Server};
+use common::{ask, calculator_conversation, fast_retry, open_files_limit, split, status, stream, Events, Reply, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,10 +16,6 @@ fn model(server: &Server) -> OpenAi {
         .unwrap()
         .with_retry_policy(fast_retry())
         .with_timeout(Duration::from_secs(10))
-}
-
-fn ask(text: &str) -> ChatRequest {
-    ChatRequest { messages: vec![Message::user(text)], ..Default::default() }
 }
 
 /// One streamed chunk with a delta for choice 0.
@@ -64,31 +60,13 @@ fn tool_stream(fragments: &[Fragment<'_>]) -> String {
 
 #[tokio::test]
 async fn streams_text_and_usage() {
-    let body = [
-        chunk(json!({ "role": "assistant", "content": "" }), Value::Null),
-        chunk(json!({ "content": "Hel" }), Value::Null),
-        chunk(json!({ "content": "lo, w\u{f6}rld" }), Value::Null),
-        chunk(json!({}), json!("stop")),
-        usage(12, 3),
-        DONE.into(),
-    ]
-    .concat();
-    let server = Server::start(vec![stream(&body, 7)]).await;
-    let events = Events::default();
-    let response = model(&server).chat(&ask("hi"), &|e| events.push(e)).await.unwrap();
-
-    assert_eq!(response.message.content(), "Hello, w\u{f6}rld");
-    assert_eq!(response.message.role, Role::Assistant);
-    assert!(response.message.tool_calls.is_empty());
-    assert_eq!(response.finish_reason, FinishReason::Stop);
-    assert_eq!(response.usage, Usage { input_tokens: 12, output_tokens: 3, model_calls: 1, cost_usd: 0.0 });
-    assert_eq!(response.model, "gpt-test-0613");
-    assert_eq!(events.all(), [ModelEvent::TextDelta { text: "Hel".into() }, ModelEvent::TextDelta { text: "lo, w\u{f6}rld".into() }]);
-    let requests = server.requests();
-    assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].path, "/v1/chat/completions");
-    assert_eq!(requests[0].body["stream"], json!(true));
-    assert_eq!(requests[0].body["stream_options"], json!({ "include_usage": true }));
+    let body = |parts: &[&str]| {
+        let start = chunk(json!({ "role": "assistant", "content": "" }), Value::Null);
+        let deltas: String = parts.iter().map(|text| chunk(json!({ "content": text }), Value::Null)).collect();
+        [start, deltas, chunk(json!({}), json!("stop")), usage(12, 3), DONE.into()].concat()
+    };
+    let request = common::streams_text_and_usage(model, body, 7, (12, 3), "gpt-test-0613", "/v1/chat/completions").await;
+    assert_eq!(request.body["stream_options"], json!({ "include_usage": true }));
 }
 
 #[tokio::test]
@@ -134,25 +112,8 @@ async fn arguments_that_are_not_json_survive_as_a_string() {
 
 #[tokio::test]
 async fn a_429_is_retried_after_the_retry_after_header() {
-    let server = Server::start(vec![
-        Reply::Status(429, vec![("retry-after", "0".into())], r#"{"error":{"message":"slow down"}}"#.into()),
-        stream(&text_stream("ok"), 64),
-    ])
-    .await;
-    // Without the header the first retry would wait 30 s, past the test's deadline.
-    let slow = RetryPolicy { max_retries: 3, base_delay: Duration::from_secs(30), max_delay: Duration::from_secs(60) };
-    let model = model(&server).with_retry_policy(slow);
-    let events = Events::default();
-    let (request, sink) = (ask("hi"), |e| events.push(e));
-    let response =
-        tokio::time::timeout(Duration::from_secs(5), model.chat(&request, &sink)).await.expect("Retry-After: 0 was not honoured").unwrap();
-
-    assert_eq!(response.message.content(), "ok");
-    assert_eq!(server.count(), 2);
-    let retries = events.retries();
-    assert_eq!(retries.len(), 1, "{retries:?}");
-    assert_eq!((retries[0].0, retries[0].1), (2, 0));
-    assert!(retries[0].2.contains("429") && retries[0].2.contains("slow down"), "{}", retries[0].2);
+    let rate_limited = r#"{"error":{"message":"slow down"}}"#;
+    common::honours_retry_after_on_a_429(|server, policy| model(server).with_retry_policy(policy), rate_limited, text_stream).await;
 }
 
 #[tokio::test]
@@ -262,20 +223,9 @@ fn a_missing_key_is_reported() {
 #[tokio::test]
 async fn the_request_has_the_wire_shape() {
     let server = Server::start(vec![stream(&text_stream("3"), 64)]).await;
-    let mut assistant = Message::assistant("");
-    assistant.tool_calls = vec![
-        ToolCall { id: "call_1".into(), name: "calculator".into(), arguments: json!({ "expression": "1+2" }) },
-        ToolCall { id: "call_2".into(), name: "calculator".into(), arguments: Value::String("{bad".into()) },
-    ];
     let parameters = json!({ "type": "object", "properties": { "expression": { "type": "string" } }, "required": ["expression"] });
     let request = ChatRequest {
-        messages: vec![
-            Message::system("Be brief."),
-            Message::user("What is 1+2?"),
-            assistant,
-            Message::tool("call_1", "3"),
-            Message::tool("call_2", "arguments are not JSON"),
-        ],
+        messages: calculator_conversation("", ["call_1", "call_2"]),
         tools: vec![ToolSpec { name: "calculator".into(), description: "Evaluates arithmetic.".into(), parameters: parameters.clone() }],
         sampling: Sampling { temperature: Some(0.7), top_p: Some(0.9), max_tokens: Some(256), seed: Some(42) },
         stop: vec!["END".into()],
