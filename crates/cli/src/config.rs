@@ -25,14 +25,8 @@ pub struct Config {
     pub max_concurrent: Option<usize>,
 }
 
-/// agentos's home folder: `$AGENTOS_HOME`, else `~/.agentos`.
-pub fn home() -> PathBuf {
-    if let Some(dir) = std::env::var_os("AGENTOS_HOME") {
-        return PathBuf::from(dir);
-    }
-    let user_home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    user_home.join(".agentos")
-}
+/// agentos's home folder: `$AGENTOS_HOME`, else `~/.agentos` (defined once, in agentos-models).
+pub use agentos_models::home;
 
 impl Config {
     /// Reads the settings file if there is one.

@@ -5,6 +5,7 @@
 
 mod bench;
 mod config;
+mod models;
 mod operator;
 mod render;
 
@@ -65,9 +66,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Lists the model URIs agentos understands and the configured default.
-    #[command(after_help = "Example:\n  agentos models")]
-    Models,
+    /// Lists the model URIs agentos understands, the configured default, and the local models;
+    /// `agentos models pull <name>` downloads a local model.
+    #[command(after_help = "Examples:\n  agentos models\n  agentos models pull qwen2.5-coder-0.5b")]
+    Models {
+        #[command(subcommand)]
+        command: Option<models::ModelsCommand>,
+    },
+    /// Serves the model over an OpenAI-compatible HTTP API (`POST /v1/chat/completions`, streaming
+    /// and tools; `GET /v1/models`), so other frameworks can use it.
+    #[command(after_help = "Example:\n  agentos serve --model openai:gpt-4o-mini --addr 127.0.0.1:8080\n  curl http://127.0.0.1:8080/v1/models")]
+    Serve {
+        /// The model URI to serve (`agentos models` lists the forms).
+        #[arg(long, env = "AGENTOS_MODEL")]
+        model: Option<String>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
     /// Benchmarks that print ratios measured side by side (not tests).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -159,10 +175,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume { run, json } => resume(&config, &db, &run, json).await,
         Command::Runs(RunsCommand::List { limit, json }) => list(&db, limit, json),
         Command::Runs(RunsCommand::Show { run, json }) => show(&db, &run, json),
-        Command::Models => {
-            models(&config);
-            Ok(0)
-        }
+        Command::Models { command } => models::run(&config, command),
+        Command::Serve { model, addr } => serve(&config, model, &addr).await,
         Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
     }
 }
@@ -179,10 +193,24 @@ fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>) -> Resul
     Ok(builder.build()?)
 }
 
-async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
-    let model = args.model.or_else(|| config.model.clone()).context(
+/// The model to use: the flag (or environment), else the config file.
+fn model_uri(config: &Config, flag: Option<String>) -> Result<String> {
+    flag.or_else(|| config.model.clone()).context(
         "no model given: pass --model URI, set AGENTOS_MODEL, or set `model` in ~/.agentos/config.toml (`agentos models` lists the URI forms)",
-    )?;
+    )
+}
+
+async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32> {
+    let uri = model_uri(config, model)?;
+    let model = agentos_llm::from_uri(&uri)?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}; pick another --addr"))?;
+    eprintln!("serving {uri} at http://{}/v1 (Ctrl-C stops)", listener.local_addr()?);
+    agentos_server::serve(listener, model, &uri).await?;
+    Ok(0)
+}
+
+async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
+    let model = model_uri(config, args.model)?;
     let strategy_name = args.strategy.or_else(|| config.strategy.clone()).unwrap_or_else(|| "react".into());
     if !STRATEGIES.contains(&strategy_name.as_str()) {
         bail!("unknown strategy `{strategy_name}`; the strategies are: {}", STRATEGIES.join(", "));
@@ -281,18 +309,4 @@ fn show(db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
         print!("{}", render::trajectory(&trajectory));
     }
     Ok(0)
-}
-
-fn models(config: &Config) {
-    println!("Model URIs:");
-    for (form, meaning) in agentos_llm::KNOWN_SCHEMES {
-        println!("  {form:<40} {meaning}");
-    }
-    match &config.model {
-        Some(m) => println!("\nDefault (config.toml): {m}"),
-        None => println!(
-            "\nNo default model set: pass --model, set AGENTOS_MODEL, or set `model` in {}",
-            config::home().join("config.toml").display()
-        ),
-    }
 }

@@ -152,3 +152,27 @@ async fn help_teaches_with_examples() {
         assert!(out.status.success() && text(&out).contains("Example"), "{args:?}: {}", text(&out));
     }
 }
+
+#[tokio::test]
+async fn run_drives_a_model_behind_agentos_serve() {
+    use std::io::BufRead;
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("script.json");
+    let calls = json!([
+        { "tool_calls": [{ "name": "calculator", "arguments": { "expression": "6*7" } }] },
+        { "content": "The answer is 42." }
+    ]);
+    std::fs::write(&script, calls.to_string()).unwrap();
+    let model = format!("scripted:{}", script.display());
+    let mut server = agentos(home.path(), &["serve", "--model", &model, "--addr", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut banner = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap()).read_line(&mut banner).unwrap();
+    let url = banner.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in `{banner}`")).to_string();
+
+    let out = output(agentos(home.path(), &["run", "What is 6*7?", "--model", &format!("openai-compatible:{url}#{model}")])).await;
+    server.kill().unwrap();
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("[1] tool calculator({\"expression\":\"6*7\"}) = 42"), "{printed}");
+    assert!(printed.contains("answer: The answer is 42."), "{printed}");
+}

