@@ -75,7 +75,9 @@ enum Command {
     },
     /// Serves the model over an OpenAI-compatible HTTP API (`POST /v1/chat/completions`, streaming
     /// and tools; `GET /v1/models`), so other frameworks can use it.
-    #[command(after_help = "Example:\n  agentos serve --model openai:gpt-4o-mini --addr 127.0.0.1:8080\n  curl http://127.0.0.1:8080/v1/models")]
+    #[command(
+        after_help = "Example:\n  agentos serve --model openai:gpt-4o-mini --addr 127.0.0.1:8080\n  curl http://127.0.0.1:8080/v1/models"
+    )]
     Serve {
         /// The model URI to serve (`agentos models` lists the forms).
         #[arg(long, env = "AGENTOS_MODEL")]
@@ -193,11 +195,12 @@ fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>) -> Resul
     Ok(builder.build()?)
 }
 
-/// The model to use: the flag (or environment), else the config file.
+/// The model to use: the flag (or environment), else the config file, else the embedded default
+/// (the local model, pulled on first use).
 fn model_uri(config: &Config, flag: Option<String>) -> Result<String> {
-    flag.or_else(|| config.model.clone()).context(
-        "no model given: pass --model URI, set AGENTOS_MODEL, or set `model` in ~/.agentos/config.toml (`agentos models` lists the URI forms)",
-    )
+    let uri = flag.or_else(|| config.model.clone()).unwrap_or_else(|| format!("local:{}", agentos_models::DEFAULT_MODEL));
+    models::ensure_installed(&uri)?;
+    Ok(uri)
 }
 
 async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32> {
@@ -245,6 +248,7 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
 async fn resume(config: &Config, db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
     let kernel = kernel(config, db, Arc::new(Printer::new(json)))?;
     let snapshot = kernel.snapshot(run)?;
+    models::ensure_installed(&snapshot.record.model)?;
     let agent = kernel.restore(snapshot).await?;
     finish(&kernel, agent, json).await
 }

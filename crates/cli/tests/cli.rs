@@ -123,7 +123,8 @@ async fn a_run_killed_with_sigkill_resumes_with_no_step_lost_or_repeated() {
 async fn bad_input_gets_a_clear_error() {
     let home = tempfile::tempdir().unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["run", "hi"], "no model given"),
+        (&["run", "hi", "--model", "local:/nonexistent/model.gguf"], "/nonexistent/model.gguf"),
+        (&["run", "hi", "--model", "local:no-such-model"], "agentos models pull no-such-model"),
         (&["run", "hi", "--model", "nope:x"], "unknown scheme `nope`"),
         (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--strategy", "guess"], "unknown strategy `guess`"),
         (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--tools", "teleport"], "unknown tools [\"teleport\"]"),
@@ -167,7 +168,8 @@ async fn run_drives_a_model_behind_agentos_serve() {
     let mut server = agentos(home.path(), &["serve", "--model", &model, "--addr", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
     let mut banner = String::new();
     std::io::BufReader::new(server.stderr.take().unwrap()).read_line(&mut banner).unwrap();
-    let url = banner.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in `{banner}`")).to_string();
+    let url =
+        banner.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in `{banner}`")).to_string();
 
     let out = output(agentos(home.path(), &["run", "What is 6*7?", "--model", &format!("openai-compatible:{url}#{model}")])).await;
     server.kill().unwrap();

@@ -11,6 +11,8 @@
 mod anthropic;
 mod error;
 mod http;
+#[cfg(feature = "local")]
+mod local;
 mod openai;
 mod scripted;
 #[cfg(feature = "simulated")]
@@ -20,6 +22,8 @@ mod uri;
 pub use anthropic::{Anthropic, ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
 pub use error::LlmError;
 pub use http::{RetryPolicy, DEFAULT_TIMEOUT};
+#[cfg(feature = "local")]
+pub use local::{models_dir, Local};
 pub use openai::{OpenAi, OPENAI_BASE_URL};
 pub use scripted::Scripted;
 pub use uri::{from_uri, KNOWN_SCHEMES};

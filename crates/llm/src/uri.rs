@@ -10,6 +10,8 @@ pub const KNOWN_SCHEMES: &[(&str, &str)] = &[
     ),
     ("anthropic:<model>", "Anthropic Messages API; key from ANTHROPIC_API_KEY (base URL from ANTHROPIC_BASE_URL if set)"),
     ("scripted:<file>", "replays canned responses from a JSON file, for deterministic tests"),
+    ("local:<path.gguf>", "a GGUF model file run in-process on the CPU through llama.cpp (needs the `local` feature)"),
+    ("local:<name>", "a model `agentos models pull <name>` fetched into $AGENTOS_HOME/models, run in-process like local:<path.gguf>"),
 ];
 
 /// Builds the model a URI names. See [`KNOWN_SCHEMES`].
@@ -29,6 +31,10 @@ pub fn from_uri(uri: &str) -> Result<Arc<dyn LanguageModel>, LlmError> {
         }
         "anthropic" => Ok(Arc::new(Anthropic::new(rest)?)),
         "scripted" => Ok(Arc::new(Scripted::from_file(rest)?)),
+        #[cfg(feature = "local")]
+        "local" => Ok(Arc::new(crate::Local::new(rest)?)),
+        #[cfg(not(feature = "local"))]
+        "local" => Err(invalid("this agentos was built without local models: build agentos-llm with the `local` feature")),
         _ => Err(invalid(&format!("unknown scheme `{scheme}`"))),
     }
 }

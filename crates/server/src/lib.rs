@@ -80,7 +80,8 @@ async fn complete(State(served): State<Arc<Served>>, body: Result<Json<wire::Req
         match model.chat(&chat, &on_event).await {
             Ok(ChatResponse { message, finish_reason, usage, .. }) => {
                 if !message.tool_calls.is_empty() {
-                    let _ = send.send(chunk(json!({ "role": "assistant", "tool_calls": wire::tool_calls(&message.tool_calls, true) }), None));
+                    let _ =
+                        send.send(chunk(json!({ "role": "assistant", "tool_calls": wire::tool_calls(&message.tool_calls, true) }), None));
                 }
                 let _ = send.send(chunk(json!({}), Some(finish_reason)));
                 let _ = send.send(wire::usage_chunk(&id, &name, &usage));

@@ -121,7 +121,8 @@ impl Request {
             };
             let mut message = Message::text(role, text);
             if role == Role::Tool {
-                message.tool_call_id = Some(m.tool_call_id.ok_or_else(|| format!("messages[{i}] is a tool message without `tool_call_id`"))?);
+                message.tool_call_id =
+                    Some(m.tool_call_id.ok_or_else(|| format!("messages[{i}] is a tool message without `tool_call_id`"))?);
             }
             message.tool_calls = m
                 .tool_calls

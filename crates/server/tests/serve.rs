@@ -15,7 +15,11 @@ async fn start(script: Value) -> String {
 }
 
 fn calculator() -> ToolSpec {
-    ToolSpec { name: "calculator".into(), description: "Exact arithmetic.".into(), parameters: json!({"type": "object", "properties": {"expression": {"type": "string"}}}) }
+    ToolSpec {
+        name: "calculator".into(),
+        description: "Exact arithmetic.".into(),
+        parameters: json!({"type": "object", "properties": {"expression": {"type": "string"}}}),
+    }
 }
 
 #[tokio::test]
@@ -37,7 +41,10 @@ async fn streams_text_and_tool_calls_to_an_openai_client() {
     assert_eq!(deltas.lock().unwrap().as_str(), "Let me compute.");
     assert_eq!(first.finish_reason, FinishReason::ToolCalls);
     assert_eq!(first.message.tool_calls.len(), 1);
-    assert_eq!((first.message.tool_calls[0].name.as_str(), &first.message.tool_calls[0].arguments), ("calculator", &json!({"expression": "6*7"})));
+    assert_eq!(
+        (first.message.tool_calls[0].name.as_str(), &first.message.tool_calls[0].arguments),
+        ("calculator", &json!({"expression": "6*7"}))
+    );
     assert_eq!(first.usage.input_tokens, 3, "usage comes through: the scripted model counts words");
 
     // The conversation goes on, tool result included; the scripted model answers by turn.
@@ -53,7 +60,8 @@ async fn streams_text_and_tool_calls_to_an_openai_client() {
 async fn answers_plain_json_and_lists_the_model() {
     let url = start(json!([{ "content": "hello there" }])).await;
     let http = reqwest::Client::new();
-    let body = json!({ "model": "scripted", "messages": [{ "role": "user", "content": [{ "type": "text", "text": "hi" }] }], "stream": false });
+    let body =
+        json!({ "model": "scripted", "messages": [{ "role": "user", "content": [{ "type": "text", "text": "hi" }] }], "stream": false });
     let answer: Value = http.post(format!("{url}/v1/chat/completions")).json(&body).send().await.unwrap().json().await.unwrap();
     assert_eq!(answer["object"], "chat.completion");
     assert_eq!(answer["choices"][0]["message"]["content"], "hello there");
