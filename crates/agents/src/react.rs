@@ -19,9 +19,10 @@ use serde_json::Value;
 /// The ReAct strategy. See the module documentation.
 pub struct ReAct;
 
-const NATIVE_PROMPT: &str = "You are an agent that solves the user's task step by step. \
-Think about what to do, call the tools you need (with arguments that match their JSON schema), and read their results. \
-When you know the answer, reply with the final answer only, without calling a tool.";
+const NATIVE_PROMPT: &str = "You are an agent that solves the user's task step by step with tools. \
+Whenever a tool can do part of the work (arithmetic, reading or writing files, the time), call it instead of working it out yourself, \
+with arguments that match its JSON schema, and wait for its result before you go on. \
+When you know the final answer, reply with the answer alone, without calling a tool.";
 
 #[async_trait]
 impl Strategy for ReAct {

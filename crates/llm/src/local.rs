@@ -25,14 +25,10 @@ pub struct Local {
     engine: Arc<Engine>,
 }
 
-/// The folder `local:<name>` looks in: `$AGENTOS_HOME/models`, else `~/.agentos/models`
-/// (`./.agentos/models` when `HOME` is unset); the rule agentos-models uses for its cache.
+/// The folder `local:<name>` looks in: agentos-models' cache (`$AGENTOS_HOME/models`, else
+/// `~/.agentos/models`).
 pub fn models_dir() -> PathBuf {
-    let home = match std::env::var_os("AGENTOS_HOME").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".agentos"),
-    };
-    home.join("models")
+    agentos_models::cache_dir()
 }
 
 impl Local {
