@@ -11,7 +11,7 @@
 //! next step lets it correct itself.
 
 use crate::{AgentError, Strategy};
-use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
+use agentos_core::{ChatRequest, Message, Sampling, ToolCall, ToolResult, ToolSpec};
 use agentos_kernel::Agent;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -44,7 +44,8 @@ async fn native(agent: &Agent) -> Result<String, AgentError> {
     let mut messages = vec![Message::system(NATIVE_PROMPT), Message::user(agent.task())];
     let max_steps = agent.spec().max_steps;
     for _ in 0..max_steps {
-        let response = agent.model(ChatRequest { messages: messages.clone(), tools: tools.clone(), ..Default::default() }).await?;
+        let request = ChatRequest { messages: messages.clone(), tools: tools.clone(), sampling: sampling(agent), ..Default::default() };
+        let response = agent.model(request).await?;
         let reply = response.message;
         messages.push(reply.clone());
         if reply.tool_calls.is_empty() {
@@ -60,6 +61,11 @@ async fn native(agent: &Agent) -> Result<String, AgentError> {
         }
     }
     Err(AgentError::StepLimit(max_steps))
+}
+
+/// The sampling settings the run asks for.
+fn sampling(agent: &Agent) -> Sampling {
+    Sampling { temperature: agent.spec().temperature, ..Default::default() }
 }
 
 /// The system prompt of the text protocol, listing the tools with their schemas.
@@ -133,7 +139,12 @@ async fn text_protocol(agent: &Agent) -> Result<String, AgentError> {
     let mut messages = vec![Message::system(text_prompt(&tools)), Message::user(agent.task())];
     let max_steps = agent.spec().max_steps;
     for step in 0..max_steps {
-        let request = ChatRequest { messages: messages.clone(), stop: vec!["\nObservation:".into()], ..Default::default() };
+        let request = ChatRequest {
+            messages: messages.clone(),
+            stop: vec!["\nObservation:".into()],
+            sampling: sampling(agent),
+            ..Default::default()
+        };
         let reply = agent.model(request).await?.message.content();
         messages.push(Message::assistant(reply.clone()));
         let observation = match parse(&reply) {

@@ -77,6 +77,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         capabilities: Capabilities { tools: tools.iter().map(|t| t.to_string()).collect(), ..Default::default() },
         budget: Budget::default(),
         priority: 0,
+        temperature: None,
     }
 }
 

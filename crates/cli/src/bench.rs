@@ -146,6 +146,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         capabilities: Capabilities { tools: ["calculator".to_string()].into(), ..Default::default() },
         budget: Default::default(),
         priority: 0,
+        temperature: None,
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

@@ -150,6 +150,9 @@ struct RunArgs {
     /// Most tokens (in and out) the run may use.
     #[arg(long)]
     max_tokens: Option<u64>,
+    /// Sampling temperature of the model calls: 0 decides greedily (reproducible), higher varies.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
     /// Print each event as a JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -237,6 +240,7 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
         },
         budget: Budget { max_model_calls: args.max_calls, max_tokens: args.max_tokens },
         priority: 0,
+        temperature: Some(args.temperature),
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer)?;

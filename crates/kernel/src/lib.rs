@@ -59,6 +59,9 @@ pub struct RunSpec {
     /// Scheduling priority (higher first, under the priority policy).
     #[serde(default)]
     pub priority: i32,
+    /// Sampling temperature of the agent's model calls (`None`: the model's default).
+    #[serde(default)]
+    pub temperature: Option<f32>,
 }
 
 /// How a run ended.

@@ -9,13 +9,16 @@
 //! expression := term (("+" | "-") term)*
 //! term       := unary (("*" | "/" | "%") unary)*
 //! unary      := ("-" | "+") unary | power
-//! power      := primary ("^" unary)?
+//! power      := percent ("^" unary)?
+//! percent    := primary "%"?      (only when no number or "(" follows the "%")
 //! primary    := number | "(" expression ")"
 //! number     := digits ["." [digits]] | "." digits
 //! ```
 //!
-//! Decimals are exact (`2.5` is `5/2`, `0.1 + 0.2` is `3/10`). Positions in errors count
-//! characters from 1.
+//! Decimals are exact (`2.5` is `5/2`, `0.1 + 0.2` is `3/10`). A `%` followed by a number or `(`
+//! is the remainder (`7 % 3` is 1); any other `%` is a percent sign (`17.5% * 2340` is 409.5, as
+//! models and people write it), so a negative divisor needs parentheses: `7 % (-3)`. Positions in
+//! errors count characters from 1.
 
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -397,7 +400,7 @@ impl Parser {
     }
 
     fn power(&mut self) -> Result<BigRational, CalcError> {
-        let base = self.primary()?;
+        let base = self.percent()?;
         if let Some((Token::Caret, position)) = self.peek() {
             self.bump();
             self.enter(position)?;
@@ -406,6 +409,17 @@ impl Parser {
             return power(base, exponent, position);
         }
         Ok(base)
+    }
+
+    /// A primary, divided by 100 when a percent sign follows it: a `%` that no operand follows.
+    fn percent(&mut self) -> Result<BigRational, CalcError> {
+        let value = self.primary()?;
+        let is_remainder = matches!(self.tokens.get(self.next + 1), Some((Token::Number(_) | Token::Open, _)));
+        if matches!(self.peek(), Some((Token::Percent, _))) && !is_remainder {
+            self.bump();
+            return Ok(value / BigRational::from_integer(BigInt::from(100)));
+        }
+        Ok(value)
     }
 
     fn primary(&mut self) -> Result<BigRational, CalcError> {
@@ -519,7 +533,13 @@ mod tests {
             ("1^-10000", "1"),
             ("7 % 3", "1"),
             ("-7 % 3", "2"),
-            ("7 % -3", "-2"),
+            ("7 % (-3)", "-2"),
+            ("17.5% * 2340", "819/2 ≈ 409.5"),
+            ("17.5% * 2340 - 1/3 * 96", "755/2 ≈ 377.5"),
+            ("50%", "1/2 ≈ 0.5"),
+            ("200 * 15%", "30"),
+            ("7% - 3", "-293/100 ≈ -2.93"),
+            ("(10 + 10)%", "1/5 ≈ 0.2"),
             ("6 % 3", "0"),
             ("2 + 10 % 4 * 3", "8"),
             ("4.0 % 3", "1"),

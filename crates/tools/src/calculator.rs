@@ -19,7 +19,7 @@ impl Tool for Calculator {
             description: "Evaluates an arithmetic expression exactly, with rational numbers (no rounding errors). \
                 Supports integers and decimals (2.5 is read as exactly 5/2), + - * /, unary minus, parentheses, \
                 `^` with an integer exponent (negative allowed, at most 10000 in size; `^` binds tighter than unary minus, so -2^2 = -4), \
-                and `%` (remainder, integers only, with the sign of the divisor). No variables, functions or scientific notation. \
+                `%` as a percent sign (`17.5% * 2340`), and `a % b` between integers as the remainder (sign of the divisor). No variables, functions or scientific notation. \
                 An integer result is printed as is (`24`); any other result as an exact fraction followed by a 12-digit \
                 decimal approximation (`1/3 ≈ 0.333333333333`). Use it for any arithmetic instead of computing in your head."
                 .into(),
