@@ -101,7 +101,6 @@ async fn a_run_killed_with_sigkill_resumes_with_no_step_lost_or_repeated() {
     child.wait().unwrap();
     let (run, before) = journal(&db);
     assert!(before.len() >= 4 && before.len() < 11, "killed mid-way: {} steps", before.len());
-    let served_before = server.requests();
 
     let out = output(agentos(home.path(), &["resume", &run])).await;
     let printed = text(&out);
@@ -114,9 +113,13 @@ async fn a_run_killed_with_sigkill_resumes_with_no_step_lost_or_repeated() {
     assert_eq!(&after[..before.len()], &before[..], "recorded steps are kept as they were");
     let model_steps = after.iter().filter(|s| s.1 == "model").count() as u64;
     assert_eq!(model_steps, 6);
-    // Replayed model calls never reach the server again; only a call in flight at the kill may.
-    let recorded_model_before = before.iter().filter(|s| s.1 == "model").count() as u64;
-    assert!(server.requests() - served_before <= model_steps - recorded_model_before, "a recorded model call was repeated");
+    // Replayed model calls never reach the server again: over both processes the server saw each
+    // model step once, plus at most the one call that was in flight (unrecorded) at the kill.
+    let served = server.requests();
+    assert!(
+        (model_steps..=model_steps + 1).contains(&served),
+        "{served} model calls for {model_steps} model steps: a recorded call was repeated"
+    );
 }
 
 #[tokio::test]

@@ -641,6 +641,15 @@ mod tests {
     use super::*;
     use agentos_core::{ToolCall, ToolResult};
 
+    /// A new database in a temporary folder, holding one run.
+    async fn with_run() -> (tempfile::TempDir, Storage, RunId) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Storage::open(dir.path().join("a.db")).unwrap();
+        let run = RunId::new();
+        db.create_run(RunRecord::starting(run.clone(), "t", "react", "m", serde_json::json!({}))).await.unwrap();
+        (dir, db, run)
+    }
+
     fn tool_step(seq: u64) -> Step {
         let call = ToolCall { id: format!("c{seq}"), name: "calculator".into(), arguments: serde_json::json!({"expression": "1+1"}) };
         Step { seq, kind: StepKind::Tool { result: ToolResult::ok(&call, "2"), call }, duration_ms: 1 }
@@ -648,10 +657,7 @@ mod tests {
 
     #[tokio::test]
     async fn journals_steps_and_refuses_a_duplicate() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Storage::open(dir.path().join("a.db")).unwrap();
-        let run = RunId::new();
-        db.create_run(RunRecord::starting(run.clone(), "t", "react", "scripted:x", serde_json::json!({}))).await.unwrap();
+        let (_dir, db, run) = with_run().await;
         db.record_step(&run, &tool_step(0), None, None).await.unwrap();
         db.record_step(&run, &tool_step(1), None, None).await.unwrap();
         assert!(db.record_step(&run, &tool_step(1), None, None).await.is_err(), "a second step 1 must be refused");
@@ -664,10 +670,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_concurrent_writers_all_land() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Storage::open(dir.path().join("a.db")).unwrap();
-        let run = RunId::new();
-        db.create_run(RunRecord::starting(run.clone(), "t", "react", "m", serde_json::json!({}))).await.unwrap();
+        let (dir, db, run) = with_run().await;
         let writes = (0..500).map(|i| {
             let db = db.clone();
             let run = run.clone();
@@ -701,10 +704,7 @@ mod tests {
 
     #[tokio::test]
     async fn model_requests_are_stored_as_differences_and_read_back_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Storage::open(dir.path().join("a.db")).unwrap();
-        let run = RunId::new();
-        db.create_run(RunRecord::starting(run.clone(), "t", "react", "m", serde_json::json!({}))).await.unwrap();
+        let (_dir, db, run) = with_run().await;
         let steps = [
             model_step(0, &["a", "b"], &["calc"]),
             model_step(1, &["a", "b", "c"], &["calc"]),
@@ -735,10 +735,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_difference_whose_base_is_missing_is_reported_as_corrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Storage::open(dir.path().join("a.db")).unwrap();
-        let run = RunId::new();
-        db.create_run(RunRecord::starting(run.clone(), "t", "react", "m", serde_json::json!({}))).await.unwrap();
+        let (_dir, db, run) = with_run().await;
         let first = model_step(0, &["a"], &[]);
         let StepKind::Model { request, .. } = &first.kind else { unreachable!() };
         db.record_step(&run, &model_step(5, &["a", "b"], &[]), None, Some((0, request))).await.unwrap();

@@ -4,7 +4,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LlmError {
     /// The model URI could not be understood.
-    #[error("invalid model URI `{uri}`: {reason}. Known forms: openai:<model>, openai-compatible:<base-url>#<model>, anthropic:<model>, scripted:<file>")]
+    #[error("invalid model URI `{uri}`: {reason}. Known forms: openai:<model>, openai-compatible:<base-url>#<model>, anthropic:<model>, local:<name>, local:<path.gguf>, scripted:<file>")]
     InvalidUri {
         /// The URI as given.
         uri: String,
@@ -51,6 +51,15 @@ pub enum LlmError {
         /// Endpoint called.
         url: String,
         /// What was wrong.
+        reason: String,
+    },
+    /// The local model could not be found or loaded, or failed while generating (the reason says
+    /// which: a missing file, a prompt longer than the context, ...).
+    #[error("{uri}: {reason}")]
+    Local {
+        /// The model's URI.
+        uri: String,
+        /// What went wrong and what to do.
         reason: String,
     },
     /// A scripted model's file is unusable or has no response for this turn.

@@ -41,7 +41,7 @@ impl Local {
     pub fn with_options(spec: &str, options: EngineOptions) -> Result<Self, LlmError> {
         let uri = format!("local:{spec}");
         let path = Self::resolve(spec)?;
-        let engine = Engine::load(&path, options).map_err(|e| LlmError::InvalidUri { uri: uri.clone(), reason: e.to_string() })?;
+        let engine = Engine::load(&path, options).map_err(|e| LlmError::Local { uri: uri.clone(), reason: e.to_string() })?;
         let name = path.file_stem().map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
         Ok(Local { uri, name, engine })
     }
@@ -57,7 +57,7 @@ impl Local {
         }
         let path = models_dir().join(format!("{spec}.gguf"));
         if !path.is_file() {
-            return Err(LlmError::InvalidUri {
+            return Err(LlmError::Local {
                 uri: format!("local:{spec}"),
                 reason: format!("the model `{spec}` is not downloaded (looked for {}): run `agentos models pull {spec}`", path.display()),
             });
@@ -71,7 +71,7 @@ impl Local {
     }
 
     fn error(&self, e: LocalError) -> LlmError {
-        LlmError::InvalidResponse { url: self.uri.clone(), reason: e.to_string() }
+        LlmError::Local { uri: self.uri.clone(), reason: e.to_string() }
     }
 }
 
@@ -109,7 +109,7 @@ impl LanguageModel for Local {
         }
         let generation = task
             .await
-            .map_err(|e| LlmError::InvalidResponse { url: self.uri.clone(), reason: format!("the generation thread failed: {e}") })?
+            .map_err(|e| LlmError::Local { uri: self.uri.clone(), reason: format!("the generation thread failed: {e}") })?
             .map_err(|e| self.error(e))?;
         let parsed = if calls_expected {
             let earlier_calls = request.messages.iter().map(|m| m.tool_calls.len()).sum();
