@@ -176,6 +176,7 @@ async fn run_drives_a_model_behind_agentos_serve() {
 
     let out = output(agentos(home.path(), &["run", "What is 6*7?", "--model", &format!("openai-compatible:{url}#{model}")])).await;
     server.kill().unwrap();
+    server.wait().unwrap();
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains("[1] tool calculator({\"expression\":\"6*7\"}) = 42"), "{printed}");
