@@ -4,6 +4,7 @@
 //! agent does goes through the kernel built here; this crate adds no behaviour of its own to a run.
 
 mod bench;
+mod bench_local;
 mod config;
 mod models;
 mod operator;
@@ -120,6 +121,10 @@ enum BenchCommand {
     /// against the latency bound, and against LangGraph's ReAct agent on the same server.
     #[command(after_help = "Example:\n  agentos bench kernel --agents 1000 --steps 10 --latency-ms 100")]
     Kernel(bench::KernelArgs),
+    /// The embedded engine's decode speed against the memory-bandwidth roofline, and N agents
+    /// decoded together against one at a time.
+    #[command(after_help = "Example:\n  agentos bench local --model qwen2.5-coder-0.5b --agents 8 --tokens 64")]
+    Local(bench_local::LocalArgs),
 }
 
 #[derive(Args)]
@@ -183,6 +188,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Models { command } => models::run(&config, command),
         Command::Serve { model, addr } => serve(&config, model, &addr).await,
         Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
+        Command::Bench(BenchCommand::Local(args)) => tokio::task::spawn_blocking(move || bench_local::local(args)).await?,
     }
 }
 
