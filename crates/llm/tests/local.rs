@@ -1,6 +1,5 @@
-//! The `local:` provider with a real model (Qwen2.5-Coder-0.5B-Instruct, through
-//! `AGENTOS_TEST_MODEL`). Needs the `local` feature; without the variable the model tests fail,
-//! saying how to get the model.
+//! The `local:` provider with a real model (Qwen2.5-Coder-0.5B-Instruct: `AGENTOS_TEST_MODEL`,
+//! else the cached copy, pulled once when missing). Needs the `local` feature.
 #![cfg(feature = "local")]
 
 use agentos_core::{ChatRequest, FinishReason, Message, ModelEvent, Sampling, ToolSpec};
@@ -11,13 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn model_path() -> String {
-    match std::env::var("AGENTOS_TEST_MODEL") {
-        Ok(path) if !path.is_empty() => path,
-        _ => panic!(
-            "AGENTOS_TEST_MODEL is not set: this test runs a real model. Get Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, about 490 MB) \
-             with `agentos models pull qwen2.5-coder-0.5b`, then `export AGENTOS_TEST_MODEL=$HOME/.agentos/models/qwen2.5-coder-0.5b.gguf` \
-             and run the tests again"
-        ),
+    match agentos_models::test_model() {
+        Ok(path) => path.display().to_string(),
+        Err(e) => panic!("this test runs a real model, {}, and it cannot be had: {e}", agentos_models::TEST_MODEL),
     }
 }
 

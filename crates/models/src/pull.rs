@@ -75,6 +75,15 @@ pub fn ensure(name: &str, options: &PullOptions, progress: impl FnMut(Progress))
     ensure_model(known(name)?, options, progress)
 }
 
+/// The GGUF the test suites run: the file `AGENTOS_TEST_MODEL` names when it is set, else
+/// [`TEST_MODEL`](crate::TEST_MODEL) from the cache, pulled (once, checksum-verified) when missing.
+pub fn test_model() -> Result<PathBuf, Error> {
+    match std::env::var_os("AGENTOS_TEST_MODEL").filter(|p| !p.is_empty()) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => ensure(crate::TEST_MODEL, &PullOptions::default(), |_| {}),
+    }
+}
+
 /// The path of `model`: the installed file in `options.cache`, or else a fresh [`pull`]. When two
 /// processes ensure the same model at once, the second waits for the first and pulls nothing.
 pub fn ensure_model(model: &KnownModel, options: &PullOptions, mut progress: impl FnMut(Progress)) -> Result<PathBuf, Error> {

@@ -1,21 +1,16 @@
-//! The test model: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF), found through `AGENTOS_TEST_MODEL`.
+//! The test model: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF): `AGENTOS_TEST_MODEL`, else the
+//! cached copy, pulled once when missing.
 
 use agentos_local::{Engine, EngineOptions};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The variable that names the test model's GGUF file.
-pub const MODEL_ENV: &str = "AGENTOS_TEST_MODEL";
-
-/// The test model's path. Panics, saying how to get the model, when the variable is unset: a
-/// test that needs the model must fail without it, never pass silently.
+/// The test model's path: `AGENTOS_TEST_MODEL`, else the cached 0.5B model, pulled once when
+/// missing. Panics with the reason when it cannot be had: a test that needs the model must fail
+/// without it, never pass silently.
 pub fn model_path() -> String {
-    match std::env::var(MODEL_ENV) {
-        Ok(path) if !path.is_empty() => path,
-        _ => panic!(
-            "{MODEL_ENV} is not set: this test runs a real model. Get Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, about 490 MB) with \
-             `agentos models pull qwen2.5-coder-0.5b` (it lands in $AGENTOS_HOME/models/, by default ~/.agentos/models/), then \
-             `export {MODEL_ENV}=$HOME/.agentos/models/qwen2.5-coder-0.5b.gguf` and run the tests again"
-        ),
+    match agentos_models::test_model() {
+        Ok(path) => path.display().to_string(),
+        Err(e) => panic!("this test runs a real model, {}, and it cannot be had: {e}", agentos_models::TEST_MODEL),
     }
 }
 
