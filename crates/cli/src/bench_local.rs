@@ -38,7 +38,7 @@ pub fn local(args: LocalArgs) -> Result<i32> {
         PathBuf::from(&args.model)
     } else {
         crate::models::ensure_installed(&format!("local:{}", args.model))?;
-        agentos_models::cache_dir().join(format!("{}.gguf", args.model))
+        agentos_models::installed(&args.model).with_context(|| format!("no local model `{}`; `agentos models` lists them", args.model))?
     };
     let weights = std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?.len();
     let options = EngineOptions { threads: args.threads, parallel: args.agents, ..Default::default() };

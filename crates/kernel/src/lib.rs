@@ -221,7 +221,7 @@ impl Kernel {
 
     /// Records a new run and returns its agent handle.
     pub async fn start(&self, spec: RunSpec) -> Result<Agent, KernelError> {
-        let unknown: Vec<&String> = spec.capabilities.tools.iter().filter(|t| !self.inner.tools.names().contains(t)).collect();
+        let unknown: Vec<&String> = spec.capabilities.tools.iter().filter(|t| !self.inner.tools.contains(t)).collect();
         if !unknown.is_empty() {
             return Err(KernelError::Config(format!(
                 "unknown tools {unknown:?}; the tools there are: {}",

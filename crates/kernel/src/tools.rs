@@ -119,6 +119,11 @@ impl ToolRegistry {
         self.tools.keys().cloned().collect()
     }
 
+    /// Whether a tool of this name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tools.contains_key(name)
+    }
+
     /// The specs of the named tools that exist, in the order given.
     pub fn specs<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> Vec<ToolSpec> {
         names.into_iter().filter_map(|n| self.tools.get(n)).map(|e| e.spec.clone()).collect()

@@ -23,7 +23,7 @@ pub use anthropic::{Anthropic, ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, DEFAULT_MA
 pub use error::LlmError;
 pub use http::{RetryPolicy, DEFAULT_TIMEOUT};
 #[cfg(feature = "local")]
-pub use local::{models_dir, Local};
+pub use local::Local;
 pub use openai::{OpenAi, OPENAI_BASE_URL};
 pub use scripted::Scripted;
 pub use uri::{from_uri, KNOWN_SCHEMES};

@@ -25,12 +25,6 @@ pub struct Local {
     engine: Arc<Engine>,
 }
 
-/// The folder `local:<name>` looks in: agentos-models' cache (`$AGENTOS_HOME/models`, else
-/// `~/.agentos/models`).
-pub fn models_dir() -> PathBuf {
-    agentos_models::cache_dir()
-}
-
 impl Local {
     /// Loads the model `spec` names (the part of the URI after `local:`) with default options.
     pub fn new(spec: &str) -> Result<Self, LlmError> {
@@ -46,7 +40,7 @@ impl Local {
         Ok(Local { uri, name, engine })
     }
 
-    /// The file `spec` names: itself when it is a path, else `<models_dir>/<spec>.gguf`, which
+    /// The file `spec` names: itself when it is a path, else `<agentos-models' cache>/<spec>.gguf`, which
     /// must exist (the error says to run `agentos models pull <spec>`).
     pub fn resolve(spec: &str) -> Result<PathBuf, LlmError> {
         if spec.ends_with(".gguf") || spec.contains('/') || spec.contains(std::path::MAIN_SEPARATOR) {
@@ -55,7 +49,7 @@ impl Local {
                 None => PathBuf::from(spec),
             });
         }
-        let path = models_dir().join(format!("{spec}.gguf"));
+        let path = agentos_models::cache_dir().join(format!("{spec}.gguf"));
         if !path.is_file() {
             return Err(LlmError::Local {
                 uri: format!("local:{spec}"),
