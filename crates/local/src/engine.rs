@@ -53,11 +53,14 @@ pub struct EngineOptions {
     /// Tokens per decode call: prompts are fed in chunks of at most this size (at least
     /// `parallel`).
     pub batch_size: u32,
+    /// Reuse the KV state of prompt prefixes that requests share instead of computing it again
+    /// (see [`Engine`]). Off only to measure what it saves.
+    pub prefix_cache: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { threads: None, context_len: None, parallel: DEFAULT_PARALLEL, batch_size: DEFAULT_BATCH_SIZE }
+        EngineOptions { threads: None, context_len: None, parallel: DEFAULT_PARALLEL, batch_size: DEFAULT_BATCH_SIZE, prefix_cache: true }
     }
 }
 
@@ -80,6 +83,8 @@ pub struct Generation {
     pub text: String,
     /// Tokens in the rendered prompt.
     pub prompt_tokens: usize,
+    /// Of those, the tokens whose KV state came from the prefix cache instead of being computed.
+    pub cached_tokens: usize,
     /// Tokens generated (the end-of-turn token not counted).
     pub completion_tokens: usize,
     /// Why it ended.
@@ -107,6 +112,14 @@ struct Model {
 /// decode call carries the next token of each generating sequence plus a chunk of the prompts
 /// still being read (continuous batching). A request is admitted only when its prompt and
 /// `max_tokens` fit in what the KV cache has left, so decoding never runs out of room.
+///
+/// The prefix cache, after Parrot (Lin et al., 2024): calls of one agent repeat its system prompt,
+/// tool specs and history, and calls of many agents share their system prompt. A finished
+/// request's sequence keeps its KV state (prompt and generated tokens) while it is idle; a new
+/// request takes the idle sequence whose tokens share the longest prefix with its prompt and
+/// computes only the rest. When a request being answered shares a longer prefix, the new one
+/// waits until that prefix is computed and then shares its KV cells (llama.cpp's unified cache
+/// copies only metadata), so concurrent calls with one system prompt compute it once.
 pub struct Engine {
     path: PathBuf,
     model: Arc<Model>,
@@ -226,7 +239,14 @@ impl Engine {
         let context_len = options.context_len.unwrap_or(DEFAULT_CONTEXT_LEN).min(train).max(16);
         let parallel = options.parallel.max(1);
         let batch_size = options.batch_size.max(parallel as u32).max(16);
-        let config = WorkerConfig { path: path.to_path_buf(), threads, parallel, batch_size, kv_tokens: context_len as usize * parallel };
+        let config = WorkerConfig {
+            path: path.to_path_buf(),
+            threads,
+            parallel,
+            batch_size,
+            kv_tokens: context_len as usize * parallel,
+            prefix_cache: options.prefix_cache,
+        };
         let (jobs, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let worker_model = model.clone();
@@ -468,12 +488,35 @@ struct WorkerConfig {
     parallel: usize,
     batch_size: u32,
     kv_tokens: usize,
+    prefix_cache: bool,
+}
+
+/// An idle sequence and the tokens whose KV state it still holds.
+struct Cached {
+    seq: i32,
+    tokens: Vec<LlamaToken>,
+    /// When it went idle (a worker tick), to evict the least recently used first.
+    idle_since: u64,
+}
+
+/// The length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// One admitted request: a sequence of the shared context.
 struct Slot {
     job: Job,
+    /// Admission number, unique for the worker's life (sequence ids are reused).
+    id: u64,
     seq: i32,
+    /// Prompt tokens taken from the prefix cache.
+    cached: usize,
+    /// A prefix to share with another active request (its id, the prefix length) once that one
+    /// has computed it; this one feeds no prompt until then.
+    share: Option<(u64, usize)>,
+    /// Generated tokens fed back into the KV cache (all but the last sampled one).
+    output: Vec<LlamaToken>,
     sampler: LlamaSampler,
     grammar: Option<LlamaSampler>,
     /// Prompt tokens already in the batch queue (fed or being fed).
@@ -617,6 +660,7 @@ impl Slot {
         Generation {
             text: std::mem::take(&mut self.text),
             prompt_tokens: self.job.tokens.len(),
+            cached_tokens: self.cached,
             completion_tokens: self.generated,
             finish,
             prompt_time: first - self.admitted,
@@ -654,7 +698,7 @@ fn worker(model: &Model, config: WorkerConfig, jobs: mpsc::Receiver<Job>, ready:
         }
     };
     drop(ready);
-    Worker { model, config, ctx: &mut ctx, queue: VecDeque::new(), slots: Vec::new(), reserved: 0 }.run(&jobs);
+    Worker { model, config, ctx: &mut ctx, queue: VecDeque::new(), slots: Vec::new(), idle: Vec::new(), reserved: 0, tick: 0 }.run(&jobs);
 }
 
 struct Worker<'a, 'm> {
@@ -663,7 +707,11 @@ struct Worker<'a, 'm> {
     ctx: &'a mut LlamaContext<'m>,
     queue: VecDeque<Job>,
     slots: Vec<Slot>,
+    /// Sequences no request uses that keep their KV state for the prefix cache.
+    idle: Vec<Cached>,
     reserved: usize,
+    /// Admissions so far: ids for slots and the clock of the cache's eviction order.
+    tick: u64,
 }
 
 impl Worker<'_, '_> {
@@ -697,6 +745,7 @@ impl Worker<'_, '_> {
                 job.done(Ok(Generation {
                     text: String::new(),
                     prompt_tokens: job.tokens.len(),
+                    cached_tokens: 0,
                     completion_tokens: 0,
                     finish: Finish::Cancelled,
                     prompt_time: Duration::ZERO,
@@ -711,17 +760,23 @@ impl Worker<'_, '_> {
                 return;
             }
             let job = self.queue.pop_front().expect("front exists");
-            let seq = (0..self.config.parallel as i32).find(|s| self.slots.iter().all(|slot| slot.seq != *s)).expect("a free sequence");
             match job.sampler.build(&self.model.llama, job.grammar.as_deref()) {
                 Ok((sampler, grammar)) => {
+                    let (seq, cached) = self.sequence_for(&job.tokens);
+                    let share = self.share_for(&job.tokens, cached);
+                    self.tick += 1;
                     self.reserved += job.reserve();
                     self.slots.push(Slot {
                         job,
+                        id: self.tick,
                         seq,
+                        cached,
+                        share,
+                        output: Vec::new(),
                         sampler,
                         grammar,
-                        fed: 0,
-                        pos: 0,
+                        fed: cached,
+                        pos: cached as i32,
                         logits_at: None,
                         next: None,
                         generated: 0,
@@ -738,15 +793,72 @@ impl Worker<'_, '_> {
         }
     }
 
+    /// A free sequence for a prompt, and how many of the prompt's first tokens it already holds:
+    /// the idle sequence sharing the longest prefix with it (cut back to that prefix), else one
+    /// never used, else the least recently idle one (emptied).
+    fn sequence_for(&mut self, tokens: &[LlamaToken]) -> (i32, usize) {
+        // The last prompt token is always computed: its logits give the first generated token.
+        let usable = &tokens[..tokens.len().saturating_sub(1)];
+        let best = self.idle.iter().enumerate().map(|(i, c)| (common_prefix(&c.tokens, usable), c.idle_since, i)).max();
+        if let Some((shared, _, i)) = best.filter(|(shared, ..)| *shared > 0) {
+            let cached = self.idle.swap_remove(i);
+            if let Ok(true) = self.ctx.clear_kv_cache_seq(Some(cached.seq as u32), Some(shared as u32), None) {
+                return (cached.seq, shared);
+            }
+            let _ = self.ctx.clear_kv_cache_seq(Some(cached.seq as u32), None, None);
+            return (cached.seq, 0);
+        }
+        let taken = |s: i32| self.slots.iter().any(|slot| slot.seq == s) || self.idle.iter().any(|c| c.seq == s);
+        if let Some(seq) = (0..self.config.parallel as i32).find(|s| !taken(*s)) {
+            return (seq, 0);
+        }
+        let oldest = self.idle.iter().enumerate().min_by_key(|(_, c)| c.idle_since).map(|(i, _)| i).expect("an idle sequence");
+        let evicted = self.idle.swap_remove(oldest);
+        let _ = self.ctx.clear_kv_cache_seq(Some(evicted.seq as u32), None, None);
+        (evicted.seq, 0)
+    }
+
+    /// The active request whose prompt shares a longer prefix with `tokens` than the `cached`
+    /// tokens the new request already has, and that prefix's length.
+    fn share_for(&self, tokens: &[LlamaToken], cached: usize) -> Option<(u64, usize)> {
+        if !self.config.prefix_cache {
+            return None;
+        }
+        let usable = &tokens[..tokens.len().saturating_sub(1)];
+        let shares = self.slots.iter().map(|s| (common_prefix(&s.job.tokens, usable), s.id));
+        shares.filter(|(len, _)| *len > cached).max_by_key(|(len, _)| *len).map(|(len, id)| (id, len))
+    }
+
+    /// Shares the KV cells of the prefixes whose source has computed them (a metadata copy in
+    /// llama.cpp's unified cache); forgets the shares whose source has ended.
+    fn resolve_shares(&mut self) {
+        for i in 0..self.slots.len() {
+            let Some((source, len)) = self.slots[i].share else { continue };
+            match self.slots.iter().find(|s| s.id == source).map(|s| (s.seq, s.fed >= len)) {
+                Some((_, false)) => continue,
+                Some((from, true)) => {
+                    let slot = &mut self.slots[i];
+                    if self.ctx.copy_kv_cache_seq(from, slot.seq, Some(slot.pos as u32), Some(len as u32)).is_ok() {
+                        (slot.cached, slot.fed, slot.pos) = (len, len, len as i32);
+                    }
+                }
+                None => {}
+            }
+            self.slots[i].share = None;
+        }
+    }
+
     /// One decode call: the next token of every generating sequence, then prompt chunks; then
     /// one token sampled for every sequence whose logits it computed.
     fn step(&mut self, batch: &mut LlamaBatch) -> Result<(), String> {
+        self.resolve_shares();
         batch.clear();
         let add_error = |e: llama_cpp_2::llama_batch::BatchAddError| format!("cannot fill the batch: {e}");
         for slot in &mut self.slots {
             slot.logits_at = None;
             if let Some(token) = slot.next.take() {
                 batch.add(token, slot.pos, &[slot.seq], true).map_err(add_error)?;
+                slot.output.push(token);
                 slot.pos += 1;
                 slot.logits_at = Some(batch.n_tokens() - 1);
             }
@@ -757,7 +869,7 @@ impl Worker<'_, '_> {
             if room == 0 {
                 break;
             }
-            if left == 0 {
+            if left == 0 || slot.share.is_some() {
                 continue;
             }
             let take = left.min(room);
@@ -798,11 +910,27 @@ impl Worker<'_, '_> {
                 continue;
             };
             let mut slot = self.slots.swap_remove(i);
-            let _ = self.ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
             self.reserved -= slot.job.reserve();
             let generation = slot.generation(finish);
             slot.job.done(Ok(generation));
+            self.release(slot);
         }
+    }
+
+    /// Keeps an ended request's sequence, with the tokens whose KV state it holds, for the
+    /// prefix cache; or empties it when the cache is off.
+    fn release(&mut self, slot: Slot) {
+        if !self.config.prefix_cache {
+            let _ = self.ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            return;
+        }
+        let whole_prompt = slot.fed == slot.job.tokens.len();
+        let mut tokens = slot.job.tokens;
+        tokens.truncate(slot.fed);
+        if whole_prompt {
+            tokens.extend(slot.output);
+        }
+        self.idle.push(Cached { seq: slot.seq, tokens, idle_since: self.tick });
     }
 
     /// A decode failure ends every active request with the error and empties the cache.
@@ -811,6 +939,7 @@ impl Worker<'_, '_> {
             slot.job.done(Err(LocalError::Decode { path: self.config.path.clone(), reason: reason.clone() }));
         }
         self.ctx.clear_kv_cache();
+        self.idle.clear();
         self.reserved = 0;
     }
 }

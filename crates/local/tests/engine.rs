@@ -219,3 +219,41 @@ fn invalid_sampling_is_refused() {
         assert!(err.contains(says) && err.contains("invalid request"), "{err}");
     }
 }
+
+/// A system prompt of a few hundred tokens, as agents with tool specs have.
+fn with_long_system_prompt(question: &str) -> ChatRequest {
+    let rules: String = (1..=40).map(|i| format!("Rule {i}: answer briefly, in plain words, and never invent facts.\n")).collect();
+    ChatRequest {
+        messages: vec![Message::system(format!("You are a careful assistant.\n{rules}")), Message::user(question)],
+        sampling: greedy(8),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_prefix_cache_reuses_a_shared_prompt_prefix_and_answers_the_same() {
+    let _serial = common::one_at_a_time();
+    let cached = common::engine_with(alone());
+    let uncached = common::engine_with(EngineOptions { prefix_cache: false, ..alone() });
+    let first = cached.generate(&with_long_system_prompt("What is the capital of France?"), |_| {}).unwrap();
+    let request = with_long_system_prompt("What is the capital of Italy?");
+    let second = cached.generate(&request, |_| {}).unwrap();
+    let reference = uncached.generate(&request, |_| {}).unwrap();
+    assert!(first.prompt_tokens > 400, "{first:?}");
+    // Everything up to the question is reused; the question is computed.
+    assert!(second.cached_tokens > 400 && second.cached_tokens < second.prompt_tokens, "{second:?}");
+    assert_eq!(reference.cached_tokens, 0);
+    assert_eq!(second.text, reference.text);
+}
+
+#[test]
+fn concurrent_requests_share_the_prefix_one_of_them_computes() {
+    let _serial = common::one_at_a_time();
+    let engine = common::engine();
+    let questions = ["Name a fruit.", "Name a color.", "Name a planet."];
+    let streams: Vec<_> = questions.iter().map(|q| engine.start(&with_long_system_prompt(q)).unwrap()).collect();
+    let done: Vec<_> = streams.into_iter().map(|s| s.finish().unwrap()).collect();
+    let sharing = done.iter().filter(|g| g.cached_tokens > 400).count();
+    assert!(sharing >= 2, "{done:?}");
+    assert!(done.iter().all(|g| g.cached_tokens < g.prompt_tokens && g.completion_tokens >= 1), "{done:?}");
+}
