@@ -1,15 +1,30 @@
 //! agentos-agents: how an agent decides. Each strategy is one file, cites its paper, and talks to
 //! the world only through its [`Agent`] handle on the kernel.
 //!
-//! Owns: the [`Strategy`] trait, the strategies ([`ReAct`]), and [`drive`], which runs a strategy
-//! on an agent and records how the run ended.
+//! Owns: the [`Strategy`] trait, the strategies ([`ReAct`], [`ChainOfThought`],
+//! [`SelfConsistency`], [`AIoT`] and [`GIoT`], [`ToolChainStar`]), what they share about final
+//! answers ([`extract_answer`], [`majority_vote`]), and [`drive`], which runs a strategy on an
+//! agent and records how the run ended.
 //!
 //! Must not: call a provider, a tool or the database directly.
 
+#![warn(missing_docs)]
+
+mod answer;
+mod cot;
+mod iot;
 mod react;
+mod sc;
+mod toolchain;
 
+pub use answer::{extract_answer, majority_vote, normalize_answer, same_answer};
+pub use cot::ChainOfThought;
+pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use react::ReAct;
+pub use sc::SelfConsistency;
+pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
 
+use agentos_core::{ChatRequest, ChatResponse, Sampling};
 use agentos_kernel::{Agent, Ending, Kernel, KernelError};
 use async_trait::async_trait;
 use thiserror::Error;
@@ -24,12 +39,15 @@ pub enum AgentError {
     #[error("no final answer within {0} steps; raise --max-steps or make the task smaller")]
     StepLimit(u32),
     /// The strategy name is not known.
-    #[error("unknown strategy `{0}`; the strategies are: {list}", list = STRATEGIES.join(", "))]
+    #[error(
+        "unknown strategy `{0}`; the strategies are: {list} (sc, giot and toolchain take a count after a colon, as in `sc:9`)",
+        list = STRATEGIES.join(", ")
+    )]
     UnknownStrategy(String),
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] = &["react"];
+pub const STRATEGIES: &[&str] = &["react", "cot", "sc", "aiot", "giot", "toolchain"];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -41,12 +59,30 @@ pub trait Strategy: Send + Sync {
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
 }
 
-/// The strategy with this name.
+/// The strategy with this name, one of [`STRATEGIES`]. Three take a positive count after a colon,
+/// so that a run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
+/// [`SelfConsistency`]), `giot:5` (iterations of [`GIoT`]) and `toolchain:3` (candidate actions
+/// per expansion of [`ToolChainStar`]); without one they take their defaults.
+///
+/// ```
+/// assert_eq!(agentos_agents::strategy("sc:9").unwrap().name(), "sc");
+/// assert!(agentos_agents::strategy("cot:2").is_err());
+/// ```
 pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
-    match name {
-        "react" => Ok(Box::new(ReAct)),
-        other => Err(AgentError::UnknownStrategy(other.to_string())),
-    }
+    let unknown = || AgentError::UnknownStrategy(name.to_string());
+    let (base, count) = match name.split_once(':') {
+        Some((base, count)) => (base, Some(count.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(unknown)?)),
+        None => (name, None),
+    };
+    Ok(match (base, count) {
+        ("react", None) => Box::new(ReAct),
+        ("cot", None) => Box::new(ChainOfThought),
+        ("sc", samples) => Box::new(samples.map_or_else(SelfConsistency::default, |samples| SelfConsistency { samples })),
+        ("aiot", None) => Box::new(AIoT),
+        ("giot", iterations) => Box::new(iterations.map_or_else(GIoT::default, |iterations| GIoT { iterations })),
+        ("toolchain", candidates) => Box::new(candidates.map_or_else(ToolChainStar::default, |candidates| ToolChainStar { candidates })),
+        _ => return Err(unknown()),
+    })
 }
 
 /// Runs `strategy` on `agent` to its end and records the ending. Returns how it ended.
@@ -59,4 +95,48 @@ pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> R
     };
     kernel.finish(agent, ending.clone()).await?;
     Ok(ending)
+}
+
+/// The temperature of samples that must differ when the run asks for none above zero.
+const SAMPLE_TEMPERATURE: f32 = 0.7;
+
+/// The sampling settings the run asks for.
+fn sampling(agent: &Agent) -> Sampling {
+    Sampling { temperature: agent.spec().temperature, ..Default::default() }
+}
+
+/// The sampling settings of sample `index` (from 0) among several of the same request: the run's
+/// temperature if it is above zero, else [`SAMPLE_TEMPERATURE`], and the seed `index`, so that
+/// every sample is a request of its own in the journal and providers that honour seeds vary.
+fn sample(agent: &Agent, index: u32) -> Sampling {
+    let temperature = agent.spec().temperature.filter(|t| *t > 0.0).unwrap_or(SAMPLE_TEMPERATURE);
+    Sampling { temperature: Some(temperature), seed: Some(u64::from(index)), ..Default::default() }
+}
+
+/// Sends `requests` to the run's model at once, so that the scheduler can serve them together,
+/// and returns the responses in the requests' order. Each call takes its journal number when it
+/// is first polled, and `join_all` first polls them in order, so the numbering, and with it
+/// replay, does not depend on which answer comes back first.
+async fn model_all(agent: &Agent, requests: Vec<ChatRequest>) -> Result<Vec<ChatResponse>, AgentError> {
+    let calls = requests.into_iter().map(|request| agent.model(request));
+    futures::future::join_all(calls).await.into_iter().map(|r| r.map_err(AgentError::from)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_every_strategy_by_name_with_its_count() {
+        for name in STRATEGIES {
+            assert_eq!(strategy(name).unwrap().name(), *name);
+        }
+        for name in ["sc:9", "giot:5", "toolchain:3"] {
+            assert_eq!(strategy(name).unwrap().name(), name.split(':').next().unwrap());
+        }
+        for bad in ["tot", "sc:0", "sc:x", "react:2", "giot:", ""] {
+            let err = strategy(bad).err().expect(bad).to_string();
+            assert!(err.contains(&format!("`{bad}`")) && err.contains("toolchain"), "{err}");
+        }
+    }
 }

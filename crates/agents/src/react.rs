@@ -10,8 +10,8 @@
 //! schema, or no action at all become an observation that tells the model what was wrong, and the
 //! next step lets it correct itself.
 
-use crate::{AgentError, Strategy};
-use agentos_core::{ChatRequest, Message, Sampling, ToolCall, ToolResult, ToolSpec};
+use crate::{sampling, AgentError, Strategy};
+use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
 use agentos_kernel::Agent;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -19,7 +19,7 @@ use serde_json::Value;
 /// The ReAct strategy. See the module documentation.
 pub struct ReAct;
 
-const NATIVE_PROMPT: &str = "You are an agent that solves the user's task step by step with tools. \
+pub(crate) const NATIVE_PROMPT: &str = "You are an agent that solves the user's task step by step with tools. \
 Whenever a tool can do part of the work (arithmetic, reading or writing files, the time), call it instead of working it out yourself, \
 with arguments that match its JSON schema, and wait for its result before you go on. \
 When you know the final answer, reply with the answer alone, without calling a tool.";
@@ -63,13 +63,8 @@ async fn native(agent: &Agent) -> Result<String, AgentError> {
     Err(AgentError::StepLimit(max_steps))
 }
 
-/// The sampling settings the run asks for.
-fn sampling(agent: &Agent) -> Sampling {
-    Sampling { temperature: agent.spec().temperature, ..Default::default() }
-}
-
 /// The system prompt of the text protocol, listing the tools with their schemas.
-fn text_prompt(tools: &[ToolSpec]) -> String {
+pub(crate) fn text_prompt(tools: &[ToolSpec]) -> String {
     let mut listing = String::new();
     for t in tools {
         listing.push_str(&format!("- {}: {} Arguments (JSON Schema): {}\n", t.name, t.description, t.parameters));
@@ -90,9 +85,12 @@ Final Answer: the answer to the task",
     )
 }
 
+/// Where the model must stop in the text protocol: the observation is the agent's to write.
+pub(crate) const OBSERVATION_STOP: &str = "\nObservation:";
+
 /// What one reply in the text protocol asks for.
 #[derive(Debug, PartialEq)]
-enum Parsed {
+pub(crate) enum Parsed {
     Answer(String),
     Act {
         tool: String,
@@ -102,7 +100,8 @@ enum Parsed {
     Malformed(String),
 }
 
-fn parse(reply: &str) -> Parsed {
+/// What `reply` asks for, in the text protocol.
+pub(crate) fn parse(reply: &str) -> Parsed {
     let field = |name: &str| -> Option<String> {
         let start = reply.rfind(name)? + name.len();
         let rest = &reply[start..];
@@ -141,7 +140,7 @@ async fn text_protocol(agent: &Agent) -> Result<String, AgentError> {
     for step in 0..max_steps {
         let request = ChatRequest {
             messages: messages.clone(),
-            stop: vec!["\nObservation:".into()],
+            stop: vec![OBSERVATION_STOP.into()],
             sampling: sampling(agent),
             ..Default::default()
         };

@@ -78,6 +78,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         budget: Budget::default(),
         priority: 0,
         temperature: None,
+        roles: Default::default(),
     }
 }
 

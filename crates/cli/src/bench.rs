@@ -147,6 +147,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         budget: Default::default(),
         priority: 0,
         temperature: None,
+        roles: Default::default(),
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

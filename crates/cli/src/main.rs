@@ -10,9 +10,9 @@ mod models;
 mod operator;
 mod render;
 
-use agentos_agents::{drive, strategy, STRATEGIES};
+use agentos_agents::{drive, strategy};
 use agentos_kernel::{Approval, Budget, Capabilities, Ending, Kernel, KernelConfig, Policy, RunSpec, Storage};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use config::Config;
 use render::Printer;
@@ -134,9 +134,15 @@ struct RunArgs {
     /// The model URI (`agentos models` lists the forms).
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
-    /// How the agent decides.
+    /// How the agent decides: react (default; tools), cot (chain of thought), sc[:N] (self-consistency
+    /// over N samples, 5), aiot (Iteration of Thought, the model decides when to stop), giot[:N]
+    /// (N iterations, 3), toolchain[:K] (ToolChain*, A* over tool calls, K candidates per expansion, 2).
     #[arg(long, env = "AGENTOS_STRATEGY")]
     strategy: Option<String>,
+    /// A model for one role of the strategy, as ROLE=URI; repeatable. Roles: `inner` (the inner
+    /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s cost and heuristic estimates).
+    #[arg(long = "role", value_name = "ROLE=URI", value_parser = parse_role)]
+    roles: Vec<(String, String)>,
     /// Tools the agent may use, comma-separated (default: calculator,current_time,list_files,read_file).
     #[arg(long, env = "AGENTOS_TOOLS", value_delimiter = ',')]
     tools: Option<Vec<String>>,
@@ -192,6 +198,14 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Reads `--role ROLE=URI`.
+fn parse_role(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((role, uri)) if !role.trim().is_empty() && !uri.trim().is_empty() => Ok((role.trim().to_string(), uri.trim().to_string())),
+        _ => Err(format!("`{text}` is not ROLE=URI; for example --role inner=openai:gpt-4o-mini")),
+    }
+}
+
 fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>) -> Result<Kernel> {
     let storage = Storage::open(db)?;
     let policy = config.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
@@ -224,9 +238,7 @@ async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32
 async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
     let model = model_uri(config, args.model)?;
     let strategy_name = args.strategy.or_else(|| config.strategy.clone()).unwrap_or_else(|| "react".into());
-    if !STRATEGIES.contains(&strategy_name.as_str()) {
-        bail!("unknown strategy `{strategy_name}`; the strategies are: {}", STRATEGIES.join(", "));
-    }
+    strategy(&strategy_name)?;
     let tools = args.tools.or_else(|| config.tools.clone()).unwrap_or_else(|| DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect());
     let workdir = match args.workdir {
         Some(dir) => dir,
@@ -247,6 +259,7 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
         budget: Budget { max_model_calls: args.max_calls, max_tokens: args.max_tokens },
         priority: 0,
         temperature: Some(args.temperature),
+        roles: args.roles.into_iter().collect(),
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer)?;

@@ -63,6 +63,12 @@ impl Agent {
         self.model.capabilities()
     }
 
+    /// The URI of the model that answers `role`'s calls (see [`RunSpec::roles`]): the role's own
+    /// model if the spec names one, else the run's model.
+    pub fn role_model(&self, role: &str) -> &str {
+        self.spec.roles.get(role).unwrap_or(&self.spec.model)
+    }
+
     /// The specs of the tools this agent was granted.
     pub fn tools(&self) -> Vec<ToolSpec> {
         self.kernel.tools.specs(&self.tool_context.capabilities.tools)
@@ -117,8 +123,9 @@ impl Agent {
         Ok(Some(step.kind))
     }
 
-    async fn record(&self, step: &Step, usage: Option<Usage>) -> Result<(), KernelError> {
-        let model = usage.map(|u| (self.spec.model.clone(), u));
+    /// Journals `step`; a model step comes with the URI of the model that answered and its usage.
+    async fn record(&self, step: &Step, model: Option<(&str, Usage)>) -> Result<(), KernelError> {
+        let model = model.map(|(uri, usage)| (uri.to_string(), usage));
         let base = match step.kind {
             StepKind::Model { .. } => self.requests.lock().unwrap().range(..step.seq).next_back().map(|(s, r)| (*s, r.clone())),
             _ => None,
@@ -153,8 +160,26 @@ impl Agent {
         Ok(())
     }
 
-    /// Syscall: one model call, queued by the scheduler, streamed live, journaled.
+    /// Syscall: one model call on the run's model, queued by the scheduler, streamed live, journaled.
     pub async fn model(&self, request: ChatRequest) -> Result<ChatResponse, KernelError> {
+        self.call_model(&self.spec.model, &self.model, request).await
+    }
+
+    /// Syscall: one model call on the model of `role` (see [`Agent::role_model`]), queued,
+    /// streamed, journaled and budgeted exactly like [`Agent::model`]; the journal records which
+    /// model answered. The run's spec, roles included, is stored with the run, so a resumed run
+    /// sends each replayed call to the same role's model.
+    pub async fn model_as(&self, role: &str, request: ChatRequest) -> Result<ChatResponse, KernelError> {
+        let uri = self.role_model(role);
+        if uri == self.spec.model {
+            return self.model(request).await;
+        }
+        let model = self.kernel.model(uri)?;
+        self.call_model(uri, &model, request).await
+    }
+
+    /// One model call on `model`, named `uri` in the journal.
+    async fn call_model(&self, uri: &str, model: &Arc<dyn LanguageModel>, request: ChatRequest) -> Result<ChatResponse, KernelError> {
         let seq = self.begin()?;
         if let Some(StepKind::Model { request, response }) = self.replay(seq, Asked::Model(&request))? {
             self.remember_request(seq, Arc::new(request));
@@ -164,9 +189,9 @@ impl Agent {
         self.check_budget()?;
         let started = Instant::now();
         let call = async {
-            let _permit = self.kernel.scheduler.acquire(self.model.uri(), self.run.as_str(), self.spec.priority).await;
+            let _permit = self.kernel.scheduler.acquire(model.uri(), self.run.as_str(), self.spec.priority).await;
             let on_event = |delta: ModelEvent| self.emit(|| Event::Model { run: self.run.clone(), seq, delta });
-            self.model.chat(&request, &on_event).await
+            model.chat(&request, &on_event).await
         };
         let response = tokio::select! {
             r = call => r?,
@@ -175,7 +200,7 @@ impl Agent {
         self.charge(response.usage);
         let usage = response.usage;
         let step = Step { seq, kind: StepKind::Model { request, response }, duration_ms: started.elapsed().as_millis() as u64 };
-        self.record(&step, Some(usage)).await?;
+        self.record(&step, Some((uri, usage))).await?;
         let StepKind::Model { request, response } = step.kind else { unreachable!("built as a model step above") };
         self.remember_request(seq, Arc::new(request));
         Ok(response)

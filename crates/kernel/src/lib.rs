@@ -10,6 +10,7 @@
 
 mod access;
 mod agent;
+mod benchmarks;
 mod context;
 mod error;
 mod scheduler;
@@ -18,6 +19,7 @@ mod tools;
 
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
 pub use agent::Agent;
+pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
 pub use context::Snapshot;
 pub use error::KernelError;
 pub use scheduler::{Permit, Policy, Scheduler};
@@ -27,7 +29,7 @@ pub use tools::{RegistryError, Tool, ToolContext, ToolError, ToolRegistry};
 use agentos_core::{Event, RunId, Trajectory};
 use agentos_llm::LanguageModel;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +64,11 @@ pub struct RunSpec {
     /// Sampling temperature of the agent's model calls (`None`: the model's default).
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// The model URI of each named role a strategy calls through [`Agent::model_as`] (for example
+    /// `"inner"` → `"openai:gpt-4o-mini"` for Iteration of Thought's inner dialogue agent). A role
+    /// not named here uses `model`.
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
 }
 
 /// How a run ended.
@@ -116,6 +123,19 @@ pub(crate) struct KernelInner {
     pub(crate) events: Option<EventHook>,
     pub(crate) models: Mutex<HashMap<String, Arc<dyn LanguageModel>>>,
     pub(crate) live: Mutex<HashMap<RunId, Arc<agent::Control>>>,
+}
+
+impl KernelInner {
+    /// The model a URI names, built once and shared by every agent of this kernel.
+    pub(crate) fn model(&self, uri: &str) -> Result<Arc<dyn LanguageModel>, KernelError> {
+        let mut models = self.models.lock().unwrap();
+        if let Some(m) = models.get(uri) {
+            return Ok(m.clone());
+        }
+        let model = agentos_llm::from_uri(uri)?;
+        models.insert(uri.to_string(), model.clone());
+        Ok(model)
+    }
 }
 
 /// The kernel. Cheap to clone; clones share everything.
@@ -210,13 +230,7 @@ impl Kernel {
 
     /// The model a URI names, built once and shared by every agent of this kernel.
     pub fn model(&self, uri: &str) -> Result<Arc<dyn LanguageModel>, KernelError> {
-        let mut models = self.inner.models.lock().unwrap();
-        if let Some(m) = models.get(uri) {
-            return Ok(m.clone());
-        }
-        let model = agentos_llm::from_uri(uri)?;
-        models.insert(uri.to_string(), model.clone());
-        Ok(model)
+        self.inner.model(uri)
     }
 
     /// Records a new run and returns its agent handle.
@@ -227,6 +241,9 @@ impl Kernel {
                 "unknown tools {unknown:?}; the tools there are: {}",
                 self.inner.tools.names().join(", ")
             )));
+        }
+        for uri in spec.roles.values() {
+            self.model(uri)?;
         }
         let run = RunId::new();
         let agent = self.agent(run.clone(), spec.clone(), HashMap::new())?;

@@ -63,6 +63,27 @@ CREATE VIEW usage AS
     SELECT runs.id AS run_id, steps.seq, steps.model, steps.input_tokens, steps.output_tokens, steps.cost_usd, steps.created_at
     FROM steps JOIN runs ON runs.key = steps.run
     WHERE steps.kind = 'model';
+"#, r#"
+-- The gym's benchmarks (crate::benchmarks). An episode's reward is NULL until its run has ended;
+-- its usage is its run's, read through `run`, never copied.
+CREATE TABLE benchmarks (
+    key        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    spec       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE episodes (
+    key        INTEGER PRIMARY KEY,
+    benchmark  INTEGER NOT NULL REFERENCES benchmarks(key),
+    strategy   TEXT NOT NULL,
+    task       TEXT NOT NULL,
+    run        INTEGER NOT NULL REFERENCES runs(key),
+    reward     REAL,
+    info       TEXT,
+    wall_ms    INTEGER,
+    updated_at TEXT NOT NULL,
+    UNIQUE (benchmark, strategy, task)
+);
 "#];
 
 /// Why a storage operation failed.

@@ -19,6 +19,22 @@ use std::time::Duration;
 ///     { "content": "3", "delay_ms": 50 } ] }
 /// ```
 ///
+/// Strategies that send different prompts at the same turn (a search, a vote over samples, two
+/// agents talking) need more than the turn. A response may carry conditions: `"when"`, a substring
+/// of the request's last user or tool message, and `"seed"`, the request's sampling seed. The
+/// first response, in file order, whose conditions all hold answers; when none does, the
+/// responses without conditions answer by turn, counted among themselves:
+///
+/// ```json
+/// [ { "when": "Remaining steps", "content": "Remaining steps: 2" },
+///   { "seed": 1, "content": "Answer: 8" },
+///   { "content": "Answer: 7" } ]
+/// ```
+///
+/// Here a request whose last user message asks for `Remaining steps` gets the first response, any
+/// other request with seed 1 the second, and every other request at turn 0 the third. The choice
+/// depends on the request alone, so it stays deterministic and a resumed run replays.
+///
 /// `arguments` may be a string, standing for arguments the model wrote as text that is not JSON.
 /// With `"native_tools": false` the model claims no native tool calling, so ReAct uses its text
 /// protocol. Token counts are words, split on whitespace.
@@ -57,6 +73,26 @@ struct ScriptedResponse {
     tool_calls: Vec<ScriptedCall>,
     #[serde(default)]
     delay_ms: u64,
+    /// Answers only requests whose last user or tool message contains this.
+    #[serde(default)]
+    when: Option<String>,
+    /// Answers only requests with this sampling seed.
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+impl ScriptedResponse {
+    fn conditional(&self) -> bool {
+        self.when.is_some() || self.seed.is_some()
+    }
+
+    /// True when every condition of this response holds for `request`.
+    fn matches(&self, request: &ChatRequest) -> bool {
+        let last = request.messages.iter().rev().find(|m| matches!(m.role, Role::User | Role::Tool)).map(|m| m.content());
+        let when = self.when.as_ref().map_or(true, |w| last.as_ref().is_some_and(|text| text.contains(w.as_str())));
+        let seed = self.seed.map_or(true, |s| request.sampling.seed == Some(s));
+        when && seed
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,9 +144,16 @@ impl LanguageModel for Scripted {
 
     async fn chat(&self, request: &ChatRequest, on_event: EventSink<'_>) -> Result<ChatResponse, LlmError> {
         let turn = request.messages.iter().filter(|m| m.role == Role::Assistant).count();
-        let scripted = self.script.responses.get(turn).ok_or_else(|| LlmError::Script {
-            path: self.path.clone(),
-            reason: format!("no response for turn {turn}: the script has {} responses; add more", self.script.responses.len()),
+        let responses = &self.script.responses;
+        let by_turn = || responses.iter().filter(|r| !r.conditional()).nth(turn);
+        let scripted = responses.iter().find(|r| r.conditional() && r.matches(request)).or_else(by_turn).ok_or_else(|| {
+            let unconditional = responses.iter().filter(|r| !r.conditional()).count();
+            LlmError::Script {
+                path: self.path.clone(),
+                reason: format!(
+                    "no response for turn {turn}: no conditional response matches and the script has {unconditional} responses without conditions; add more"
+                ),
+            }
         })?;
         if scripted.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(scripted.delay_ms)).await;
@@ -155,6 +198,32 @@ mod tests {
         assert_eq!(second.finish_reason, FinishReason::ToolCalls);
         let err = ask(&m, 2).unwrap_err().to_string();
         assert!(err.contains("no response for turn 2"), "{err}");
+    }
+
+    fn ask_with(model: &Scripted, messages: Vec<Message>, seed: Option<u64>) -> String {
+        let request = ChatRequest { messages, sampling: agentos_core::Sampling { seed, ..Default::default() }, ..Default::default() };
+        futures::executor::block_on(model.chat(&request, &|_| {})).unwrap().message.content()
+    }
+
+    #[test]
+    fn conditional_responses_win_over_the_turn_in_file_order() {
+        let m = Scripted::from_json(
+            "t",
+            r#"[{"when":"Remaining","content":"estimate"},{"content":"first"},{"seed":1,"content":"seed one"},
+                {"when":"arrived","seed":2,"content":"both"},{"content":"second"}]"#,
+        )
+        .unwrap();
+        let user = |text: &str| vec![Message::user(text)];
+        assert_eq!(ask_with(&m, user("Remaining steps?"), Some(1)), "estimate", "the first match wins");
+        assert_eq!(ask_with(&m, user("hi"), Some(1)), "seed one");
+        assert_eq!(ask_with(&m, user("hi"), Some(2)), "first", "`both` needs its `when` too");
+        assert_eq!(ask_with(&m, vec![Message::user("go"), Message::assistant("x"), Message::tool("c", "arrived")], Some(2)), "both");
+        // Without a match, the unconditional responses answer by turn, counted among themselves.
+        assert_eq!(ask_with(&m, vec![Message::user("hi"), Message::assistant("x"), Message::user("on")], None), "second");
+        // `when` looks at the last user or tool message only.
+        assert_eq!(ask_with(&m, vec![Message::user("Remaining"), Message::assistant("x"), Message::user("on")], None), "second");
+        let err = ask(&m, 2).unwrap_err().to_string();
+        assert!(err.contains("no response for turn 2") && err.contains("2 responses without conditions"), "{err}");
     }
 
     #[test]

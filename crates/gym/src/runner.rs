@@ -1,0 +1,365 @@
+//! The benchmark runner: strategies on an environment's tasks with one model, each episode one
+//! kernel run, recorded so that an interrupted benchmark picks up where it stopped.
+//!
+//! An episode resets its task, starts a kernel run whose task is the observation's text and
+//! whose tool capabilities are the tools the observation offers, drives the strategy on it
+//! ([`agentos_agents::drive`]), and steps the environment with the final answer. Its episode row
+//! is written when the run starts and completed with the reward, so when the same benchmark is
+//! started again an ended episode is skipped, and an episode whose run did not end is resumed
+//! from that run's journal (nothing it recorded is asked of the model again) instead of starting
+//! over. Episodes run concurrently, at most [`Benchmark::concurrency`] at a time; their model
+//! calls queue in the kernel's scheduler like any others.
+//!
+//! A run that fails (no answer within its steps, its budget spent, a model error after the
+//! provider's retries) ends its episode with reward 0 and the error in the info; a suspended or
+//! cancelled run leaves its episode unended.
+
+use crate::{Environment, GymError, Summary};
+use agentos_agents::{drive, Strategy};
+use agentos_core::RunId;
+use agentos_kernel::{BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinSet;
+
+/// What defines a benchmark. It is stored with the benchmark, and starting a stored benchmark
+/// again requires the same spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkSpec {
+    /// The environment's name.
+    pub env: String,
+    /// The strategies' names, in the order the summary lists them.
+    pub strategies: Vec<String>,
+    /// The model URI every episode uses.
+    pub model: String,
+    /// How many tasks (all when `None`).
+    pub limit: Option<usize>,
+    /// Which tasks: `None` takes them in data order, a seed takes a seeded random sample (see
+    /// [`select_tasks`]).
+    pub seed: Option<u64>,
+    /// Most reasoning steps of each episode's run.
+    pub max_steps: u32,
+    /// Sampling temperature of the model calls (`None`: the model's default).
+    pub temperature: Option<f32>,
+    /// What each episode's run may spend.
+    pub budget: Budget,
+}
+
+/// Where a benchmark run stands, for a progress display.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Episodes in the benchmark (strategies × tasks).
+    pub total: usize,
+    /// Episodes that have ended, those that had before this run included.
+    pub ended: usize,
+    /// Episodes that had ended before this run and were skipped.
+    pub skipped: usize,
+    /// The episode that just ended (`None` in the first report, before any has).
+    pub last: Option<EpisodeRecord>,
+}
+
+/// What a benchmark run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The benchmark's id.
+    pub id: String,
+    /// Its spec.
+    pub spec: BenchmarkSpec,
+    /// Every ended episode of the benchmark, in the order they were first started.
+    pub episodes: Vec<EpisodeRecord>,
+    /// Episodes that ended in this run.
+    pub ran: usize,
+    /// Episodes that had ended before and were skipped.
+    pub skipped: usize,
+    /// Episodes whose run was suspended or cancelled; starting the benchmark again resumes them.
+    pub unfinished: usize,
+}
+
+impl Outcome {
+    /// The score table of the ended episodes.
+    pub fn summary(&self) -> Summary {
+        Summary::new(&self.id, &self.spec, &self.episodes)
+    }
+}
+
+type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// A benchmark ready to run: strategies, an environment, a model, and the settings of the
+/// episodes. Build it with [`Benchmark::new`] and the setters, then [`Benchmark::run`] it.
+pub struct Benchmark {
+    kernel: Kernel,
+    env: Box<dyn Environment>,
+    strategies: Vec<Arc<dyn Strategy>>,
+    spec: BenchmarkSpec,
+    concurrency: usize,
+    progress: Option<ProgressHook>,
+}
+
+impl Benchmark {
+    /// A benchmark of `strategies` on every task of `env` with the model `model`, through
+    /// `kernel` (which must have the tools the environment offers registered). Defaults: all
+    /// tasks in data order, 10 steps per episode, the model's temperature, no budget, 8 episodes
+    /// at a time.
+    pub fn new(kernel: Kernel, env: Box<dyn Environment>, strategies: Vec<Arc<dyn Strategy>>, model: &str) -> Self {
+        let spec = BenchmarkSpec {
+            env: env.name().to_string(),
+            strategies: strategies.iter().map(|s| s.name().to_string()).collect(),
+            model: model.to_string(),
+            limit: None,
+            seed: None,
+            max_steps: 10,
+            temperature: None,
+            budget: Budget::default(),
+        };
+        Benchmark { kernel, env, strategies, spec, concurrency: 8, progress: None }
+    }
+
+    /// Runs only the first `limit` of the selected tasks.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.spec.limit = Some(limit);
+        self
+    }
+
+    /// Selects the tasks as a random sample drawn with `seed` instead of in data order.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.spec.seed = Some(seed);
+        self
+    }
+
+    /// Sets the most reasoning steps of each episode.
+    pub fn max_steps(mut self, max_steps: u32) -> Self {
+        self.spec.max_steps = max_steps;
+        self
+    }
+
+    /// Sets the sampling temperature of every model call.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.spec.temperature = Some(temperature);
+        self
+    }
+
+    /// Sets what each episode's run may spend.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.spec.budget = budget;
+        self
+    }
+
+    /// Sets how many episodes run at the same time (at least 1). It is not part of the spec: a
+    /// benchmark may be resumed with another.
+    pub fn concurrency(mut self, episodes: usize) -> Self {
+        self.concurrency = episodes.max(1);
+        self
+    }
+
+    /// Calls `hook` once when the run starts and again each time an episode ends.
+    pub fn on_progress(mut self, hook: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(hook));
+        self
+    }
+
+    /// The spec this benchmark is stored with.
+    pub fn spec(&self) -> &BenchmarkSpec {
+        &self.spec
+    }
+
+    /// The tasks it runs, as (index, id) in the environment.
+    pub fn tasks(&self) -> Vec<(usize, String)> {
+        let ids = self.env.task_ids();
+        select_tasks(ids.len(), self.spec.limit, self.spec.seed).into_iter().map(|i| (i, ids[i].clone())).collect()
+    }
+
+    /// Runs the benchmark under the id `id`: every episode (each strategy on each task) that has
+    /// not ended yet. A new id starts a new benchmark; a stored one must have the same spec, and
+    /// its ended episodes are skipped and its unended ones resumed. An error in one episode (the
+    /// database failing, a tool the environment offers missing from the kernel) stops the run;
+    /// what ended stays recorded, and starting it again carries on.
+    pub async fn run(&self, id: &str) -> Result<Outcome, GymError> {
+        let mut names = HashSet::new();
+        if self.strategies.is_empty() {
+            return Err(GymError::Strategies("a benchmark needs at least one strategy".into()));
+        }
+        if let Some(twice) = self.strategies.iter().find(|s| !names.insert(s.name())) {
+            return Err(GymError::Strategies(format!("the strategy `{}` is given twice; give each once", twice.name())));
+        }
+        let storage = self.kernel.storage();
+        let given = serde_json::to_value(&self.spec).expect("a benchmark spec serializes");
+        let bench = storage.open_benchmark(id, given.clone()).await?;
+        let stored: Option<BenchmarkSpec> = serde_json::from_value(bench.spec.clone()).ok();
+        if stored.as_ref() != Some(&self.spec) {
+            return Err(GymError::SpecMismatch { id: id.to_string(), stored: bench.spec.to_string(), given: given.to_string() });
+        }
+
+        let recorded: HashMap<(String, String), EpisodeRecord> =
+            storage.episodes(&bench)?.into_iter().map(|e| ((e.strategy.clone(), e.task.clone()), e)).collect();
+        let mut work = Vec::new();
+        let mut skipped = 0;
+        for (index, task) in self.tasks() {
+            for strategy in &self.strategies {
+                match recorded.get(&(strategy.name().to_string(), task.clone())) {
+                    Some(e) if e.ended() => skipped += 1,
+                    earlier => work.push((strategy.clone(), index, task.clone(), earlier.map(|e| e.run.clone()))),
+                }
+            }
+        }
+        let total = work.len() + skipped;
+        let shared = Arc::new(Shared { kernel: self.kernel.clone(), spec: self.spec.clone(), bench });
+        self.report(Progress { total, ended: skipped, skipped, last: None });
+
+        let (mut ran, mut unfinished, mut ended) = (0, 0, skipped);
+        let mut queue = work.into_iter();
+        let mut running = JoinSet::new();
+        loop {
+            while running.len() < self.concurrency {
+                let Some((strategy, index, task, earlier)) = queue.next() else { break };
+                running.spawn(episode(shared.clone(), strategy, self.env.fork(), index, task, earlier));
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let outcome = match joined {
+                Ok(result) => result?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => unreachable!("episodes are never aborted while the benchmark awaits them: {e}"),
+            };
+            match outcome {
+                Some(record) => {
+                    ran += 1;
+                    ended += 1;
+                    self.report(Progress { total, ended, skipped, last: Some(record) });
+                }
+                None => unfinished += 1,
+            }
+        }
+
+        let wanted: HashSet<(String, String)> =
+            self.tasks().into_iter().flat_map(|(_, task)| self.spec.strategies.iter().map(move |s| (s.clone(), task.clone()))).collect();
+        let episodes = storage
+            .episodes(&shared.bench)?
+            .into_iter()
+            .filter(|e| e.ended() && wanted.contains(&(e.strategy.clone(), e.task.clone())))
+            .collect();
+        Ok(Outcome { id: id.to_string(), spec: self.spec.clone(), episodes, ran, skipped, unfinished })
+    }
+
+    fn report(&self, progress: Progress) {
+        if let Some(hook) = &self.progress {
+            hook(&progress);
+        }
+    }
+}
+
+/// What every episode of one benchmark run shares.
+struct Shared {
+    kernel: Kernel,
+    spec: BenchmarkSpec,
+    bench: BenchmarkRecord,
+}
+
+/// Runs one episode to its end: resumes the run `earlier` if it is given and has not ended,
+/// else starts a new one. Returns the ended episode, or `None` when its run was suspended or
+/// cancelled (the episode stays unended, to be resumed).
+async fn episode(
+    shared: Arc<Shared>,
+    strategy: Arc<dyn Strategy>,
+    mut env: Box<dyn Environment>,
+    index: usize,
+    task: String,
+    earlier: Option<RunId>,
+) -> Result<Option<EpisodeRecord>, GymError> {
+    let (kernel, storage) = (&shared.kernel, shared.kernel.storage());
+    let observation = env.reset(index)?;
+    let started = Instant::now();
+    let earlier = earlier.map(|run| storage.run(run.as_str())).transpose()?;
+    let (run, ending) = match earlier {
+        // The run ended but the process stopped before the episode was recorded.
+        Some(record) if record.status == "finished" => (record.id, Ending::Finished(record.output.unwrap_or_default())),
+        Some(record) if record.status == "failed" => (record.id, Ending::Failed(record.output.unwrap_or_default())),
+        Some(record) => {
+            let agent = kernel.restore(kernel.snapshot(record.id.as_str())?).await?;
+            (record.id, drive(kernel, &agent, strategy.as_ref()).await?)
+        }
+        None => {
+            let spec = RunSpec {
+                task: observation.text,
+                strategy: strategy.name().to_string(),
+                model: shared.spec.model.clone(),
+                max_steps: shared.spec.max_steps,
+                capabilities: Capabilities { tools: observation.tools.into_iter().collect(), ..Default::default() },
+                budget: shared.spec.budget.clone(),
+                priority: 0,
+                temperature: shared.spec.temperature,
+                roles: Default::default(),
+            };
+            let agent = kernel.start(spec).await?;
+            let pending = EpisodeRecord {
+                strategy: strategy.name().to_string(),
+                task: task.clone(),
+                run: agent.run().clone(),
+                reward: None,
+                info: serde_json::Value::Null,
+                wall_ms: None,
+                usage: Default::default(),
+            };
+            storage.record_episode(&shared.bench, &pending).await?;
+            (agent.run().clone(), drive(kernel, &agent, strategy.as_ref()).await?)
+        }
+    };
+    let (reward, info) = match ending {
+        Ending::Finished(answer) => {
+            let feedback = env.step(&answer)?;
+            (feedback.reward, feedback.info)
+        }
+        Ending::Failed(error) => (0.0, json!({ "error": error })),
+        Ending::Suspended | Ending::Cancelled => return Ok(None),
+    };
+    let wall_ms = Some(started.elapsed().as_millis() as u64);
+    let usage = storage.usage(&run)?;
+    let ended = EpisodeRecord { strategy: strategy.name().to_string(), task, run, reward: Some(reward), info, wall_ms, usage };
+    storage.record_episode(&shared.bench, &ended).await?;
+    Ok(Some(ended))
+}
+
+/// The indices of the tasks a benchmark runs, out of `count`: in data order when `seed` is
+/// `None`, else a random permutation drawn with `seed` (the same on every machine); then the
+/// first `limit` of them.
+pub fn select_tasks(count: usize, limit: Option<usize>, seed: Option<u64>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
+    if let Some(seed) = seed {
+        // Fisher–Yates with SplitMix64 (Steele et al., 2014), so a seed means the same sample
+        // everywhere without a random-number crate.
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for i in (1..count).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+    }
+    order.truncate(limit.unwrap_or(count));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_are_taken_in_order_or_as_a_seeded_sample() {
+        assert_eq!(select_tasks(5, None, None), [0, 1, 2, 3, 4]);
+        assert_eq!(select_tasks(5, Some(2), None), [0, 1]);
+        assert_eq!(select_tasks(5, Some(9), None), [0, 1, 2, 3, 4]);
+        let sample = select_tasks(100, Some(10), Some(7));
+        assert_eq!(sample, select_tasks(100, Some(10), Some(7)), "a seed always draws the same sample");
+        assert_ne!(sample, select_tasks(100, Some(10), Some(8)));
+        assert_ne!(sample, (0..10).collect::<Vec<_>>());
+        let mut all = select_tasks(100, None, Some(7));
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>(), "a sample is a permutation");
+    }
+}
