@@ -1,0 +1,218 @@
+"""agentos sandbox driver.
+
+Runs inside the sandboxed interpreter and turns it into a notebook kernel driven by the host over
+file descriptor 3 (a Unix socket): each frame is a 4-byte big-endian length and a JSON object.
+
+Host to driver:  init {tools, output_limit} | exec {code} | reply {id, ok, text}
+Driver to host:  ready | call {id, name, arguments} | done {value, exception, final_answer}
+
+Output of the code goes to the real file descriptors 1 and 2, which the host reads and caps; the
+driver never writes to them, so nothing the code prints can be mistaken for a frame.
+"""
+
+import ast
+import builtins
+import json
+import linecache
+import os
+import struct
+import sys
+import threading
+import traceback
+import types
+
+_FD = 3
+_DRIVER_FILE = "<agentos-driver>"
+_lock = threading.Lock()
+_state = {"final": None, "calls": 0, "cells": 0, "limit": 16384}
+# The code runs in a real __main__ module, so pickle, dataclasses and typing find what it defines.
+_main_module = types.ModuleType("__main__")
+_main_module.__builtins__ = builtins
+_namespace = _main_module.__dict__
+
+
+def _read_exact(size):
+    chunks = []
+    while size:
+        chunk = os.read(_FD, size)
+        if not chunk:
+            os._exit(0)  # the host is gone: nothing left to serve
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame():
+    (size,) = struct.unpack(">I", _read_exact(4))
+    return json.loads(_read_exact(size))
+
+
+def _write_frame(frame):
+    data = json.dumps(frame).encode("utf-8")
+    view = memoryview(struct.pack(">I", len(data)) + data)
+    while view:
+        view = view[os.write(_FD, view) :]
+
+
+def _clip(text):
+    """Cuts text to the output limit in UTF-8 bytes, keeping its head and tail."""
+    data = str(text).encode("utf-8", "backslashreplace")
+    limit = _state["limit"]
+    if len(data) <= limit:
+        return {"head": data.decode("utf-8"), "tail": "", "omitted": 0}
+    half = limit // 2
+    head = data[:half].decode("utf-8", "ignore")
+    tail = data[len(data) - (limit - half) :].decode("utf-8", "ignore")
+    return {"head": head, "tail": tail, "omitted": len(data) - limit}
+
+
+class ToolError(Exception):
+    """A kernel tool refused the call or failed; the message says why."""
+
+
+class _FinalAnswer(BaseException):
+    """Ends the current execution after final_answer(); not an Exception, so `except Exception` lets it pass."""
+
+
+def final_answer(value):
+    """Records `value` as the final answer of the run and ends this execution."""
+    _state["final"] = value if isinstance(value, str) else repr(value)
+    raise _FinalAnswer()
+
+
+def _call(name, arguments):
+    try:
+        json.dumps(arguments, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the arguments of {name}() must be JSON values (str, int, float, bool, None, list, dict): {exc}") from None
+    with _lock:
+        _state["calls"] += 1
+        call_id = _state["calls"]
+        _write_frame({"type": "call", "id": call_id, "name": name, "arguments": arguments})
+        reply = _read_frame()
+    if reply.get("type") != "reply" or reply.get("id") != call_id:
+        raise RuntimeError(f"sandbox protocol: the host answered call {call_id} to {name}() with {reply!r}")
+    if reply["ok"]:
+        return reply["text"]
+    raise ToolError(reply["text"])
+
+
+def _tool_function(spec):
+    name = spec["name"]
+    schema = spec.get("parameters")
+    schema = schema if isinstance(schema, dict) else {}
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    required = [p for p in schema.get("required") or [] if isinstance(p, str)]
+    order = required + [p for p in properties if p not in required]
+
+    def tool(*args, **kwargs):
+        if len(args) > len(order):
+            raise TypeError(f"{name}() takes at most {len(order)} positional arguments ({len(args)} given); its parameters are {order}")
+        arguments = dict(zip(order, args))
+        for key, value in kwargs.items():
+            if key in arguments:
+                raise TypeError(f"{name}() got multiple values for argument {key!r}")
+            arguments[key] = value
+        return _call(name, arguments)
+
+    lines = [spec.get("description") or ""]
+    for param in order:
+        about = properties.get(param)
+        about = about if isinstance(about, dict) else {}
+        kind = about.get("type", "any")
+        note = "" if param in required else ", optional"
+        lines.append(f"  {param} ({kind}{note}): {about.get('description', '')}".rstrip())
+    tool.__name__ = tool.__qualname__ = name
+    tool.__doc__ = "\n".join(lines) + "\nReturns the tool's result as a string; raises ToolError if the tool refuses or fails."
+    return tool
+
+
+def _without_driver_frames(exc):
+    """A TracebackException of exc (and its causes) without the driver's own frames."""
+    summary = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    pending, seen = [summary], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        frames = [frame for frame in current.stack if frame.filename != _DRIVER_FILE]
+        current.stack = traceback.StackSummary.from_list(frames)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return summary
+
+
+def _describe(exc, with_stack=True):
+    try:
+        message = str(exc)
+    except BaseException as failure:  # a broken __str__ must not break the report
+        message = f"<str() of the exception failed: {type(failure).__name__}>"
+    try:
+        text = "".join(_without_driver_frames(exc).format() if with_stack else traceback.format_exception_only(type(exc), exc))
+    except BaseException:
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+    return {"type": type(exc).__name__, "message": _clip(message), "traceback": _clip(text)}
+
+
+def _run(code):
+    _state["cells"] += 1
+    filename = f"<cell-{_state['cells']}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    _state["final"] = None
+    frame = {"type": "done"}
+    try:
+        tree = ast.parse(code, filename, "exec")
+    except BaseException as exc:  # SyntaxError, or ValueError for NUL bytes: the code never ran, so no stack
+        frame["exception"] = _describe(exc, with_stack=False)
+        return frame
+    try:
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, filename, "exec"), _namespace)
+        if last is not None:
+            value = eval(compile(last, filename, "eval"), _namespace)
+            if value is not None:
+                _namespace["_"] = value
+                try:
+                    shown = repr(value)
+                except BaseException as failure:
+                    shown = f"<repr() of the {type(value).__name__} failed: {type(failure).__name__}: {failure}>"
+                frame["value"] = _clip(shown)
+    except _FinalAnswer:
+        pass
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are observations too
+        frame["exception"] = _describe(exc)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    if _state["final"] is not None:
+        frame["final_answer"] = _clip(_state["final"])
+    return frame
+
+
+def _main():
+    sys.argv = [""]
+    sys.modules["__main__"] = _main_module
+    init = _read_frame()
+    _state["limit"] = int(init["output_limit"])
+    _namespace["final_answer"] = final_answer
+    _namespace["ToolError"] = ToolError
+    for spec in init["tools"]:
+        _namespace[spec["name"]] = _tool_function(spec)
+    _write_frame({"type": "ready"})
+    while True:
+        request = _read_frame()
+        if request["type"] != "exec":
+            raise SystemExit(f"sandbox protocol: unexpected frame {request['type']!r}")
+        try:
+            frame = _run(request["code"])
+        except BaseException as exc:  # e.g. MemoryError while building the report
+            frame = {"type": "done", "exception": {"type": type(exc).__name__, "message": _clip("the driver failed to report the result"), "traceback": _clip("")}}
+        _write_frame(frame)
+
+
+_main()
