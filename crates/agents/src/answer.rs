@@ -28,7 +28,7 @@ pub fn extract_answer(reply: &str) -> String {
 }
 
 /// The text after `Answer:` or `Final Answer:` at the start of `line`, if it has that label.
-fn answer_after_label(line: &str) -> Option<&str> {
+pub(crate) fn answer_after_label(line: &str) -> Option<&str> {
     let line = line.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '#' | '>' | '-' | '_' | '`'));
     let lower = line.to_ascii_lowercase();
     let label = ["final answer", "answer"].into_iter().find(|label| lower.starts_with(label))?;

@@ -1,16 +1,18 @@
 //! agentos-agents: how an agent decides. Each strategy is one file, cites its paper, and talks to
 //! the world only through its [`Agent`] handle on the kernel.
 //!
-//! Owns: the [`Strategy`] trait, the strategies ([`ReAct`], [`ChainOfThought`],
-//! [`SelfConsistency`], [`AIoT`] and [`GIoT`], [`ToolChainStar`]), what they share about final
-//! answers ([`extract_answer`], [`majority_vote`]), and [`drive`], which runs a strategy on an
-//! agent and records how the run ended.
+//! Owns: the [`Strategy`] trait, the strategies ([`ReAct`], with code actions CodeAct and its
+//! action library; [`ChainOfThought`], [`SelfConsistency`], [`AIoT`] and [`GIoT`],
+//! [`ToolChainStar`]), what they share about final answers ([`extract_answer`],
+//! [`majority_vote`]), and [`drive`], which runs a strategy on an agent and records how the run
+//! ended.
 //!
 //! Must not: call a provider, a tool or the database directly.
 
 #![warn(missing_docs)]
 
 mod answer;
+mod codeact;
 mod cot;
 mod iot;
 mod react;
@@ -25,7 +27,7 @@ pub use sc::SelfConsistency;
 pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
 
 use agentos_core::{ChatRequest, ChatResponse, Sampling};
-use agentos_kernel::{Agent, Ending, Kernel, KernelError};
+use agentos_kernel::{ActionMode, Agent, Ending, Kernel, KernelError};
 use async_trait::async_trait;
 use thiserror::Error;
 
@@ -44,6 +46,16 @@ pub enum AgentError {
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
+    /// The run asks for an action mode the strategy cannot act in.
+    #[error("the strategy `{strategy}` cannot act with `--actions {mode}`; the strategies that can: {supported}")]
+    UnsupportedActions {
+        /// The strategy's name.
+        strategy: &'static str,
+        /// The mode the run asked for.
+        mode: ActionMode,
+        /// The strategies that support it, comma-separated.
+        supported: String,
+    },
 }
 
 /// The names of the strategies [`strategy`] builds.
@@ -54,6 +66,12 @@ pub const STRATEGIES: &[&str] = &["react", "cot", "sc", "aiot", "giot", "toolcha
 pub trait Strategy: Send + Sync {
     /// The strategy's name, as `--strategy` takes it.
     fn name(&self) -> &'static str;
+
+    /// The action modes it can act in (a run's [`RunSpec::actions`](agentos_kernel::RunSpec::actions));
+    /// JSON tool calls only, unless the strategy says more.
+    fn action_modes(&self) -> &'static [ActionMode] {
+        &[ActionMode::Json]
+    }
 
     /// Works on the agent's task until it has an answer.
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
@@ -85,9 +103,32 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
     })
 }
 
-/// Runs `strategy` on `agent` to its end and records the ending. Returns how it ended.
+/// Whether `strategy` can act in `mode`; the error names the strategies that can.
+///
+/// ```
+/// use agentos_agents::{check_actions, strategy};
+/// use agentos_kernel::ActionMode;
+/// assert!(check_actions(strategy("react").unwrap().as_ref(), ActionMode::Code).is_ok());
+/// let refused = check_actions(strategy("cot").unwrap().as_ref(), ActionMode::Code).unwrap_err();
+/// assert!(refused.to_string().contains("strategies that can: react"));
+/// ```
+pub fn check_actions(strategy: &dyn Strategy, mode: ActionMode) -> Result<(), AgentError> {
+    if strategy.action_modes().contains(&mode) {
+        return Ok(());
+    }
+    let supported: Vec<&str> =
+        STRATEGIES.iter().copied().filter(|name| self::strategy(name).is_ok_and(|s| s.action_modes().contains(&mode))).collect();
+    Err(AgentError::UnsupportedActions { strategy: strategy.name(), mode, supported: supported.join(", ") })
+}
+
+/// Runs `strategy` on `agent` to its end and records the ending. Returns how it ended. A run whose
+/// action mode the strategy cannot act in fails at once ([`check_actions`]).
 pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> Result<Ending, KernelError> {
-    let ending = match strategy.run(agent).await {
+    let outcome = match check_actions(strategy, agent.spec().actions) {
+        Ok(()) => strategy.run(agent).await,
+        Err(refused) => Err(refused),
+    };
+    let ending = match outcome {
         Ok(answer) => Ending::Finished(answer),
         Err(AgentError::Kernel(KernelError::Suspended(_))) => Ending::Suspended,
         Err(AgentError::Kernel(KernelError::Cancelled(_))) => Ending::Cancelled,
@@ -100,9 +141,13 @@ pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> R
 /// The temperature of samples that must differ when the run asks for none above zero.
 const SAMPLE_TEMPERATURE: f32 = 0.7;
 
+/// The most tokens one model call may write: enough for a long chain of thought, and a bound on
+/// the time a small model that loops can spend before the strategy sees its answer.
+pub const MAX_TOKENS_PER_CALL: u32 = 1024;
+
 /// The sampling settings the run asks for.
 fn sampling(agent: &Agent) -> Sampling {
-    Sampling { temperature: agent.spec().temperature, ..Default::default() }
+    Sampling { temperature: agent.spec().temperature, max_tokens: Some(MAX_TOKENS_PER_CALL), ..Default::default() }
 }
 
 /// The sampling settings of sample `index` (from 0) among several of the same request: the run's
@@ -110,7 +155,7 @@ fn sampling(agent: &Agent) -> Sampling {
 /// every sample is a request of its own in the journal and providers that honour seeds vary.
 fn sample(agent: &Agent, index: u32) -> Sampling {
     let temperature = agent.spec().temperature.filter(|t| *t > 0.0).unwrap_or(SAMPLE_TEMPERATURE);
-    Sampling { temperature: Some(temperature), seed: Some(u64::from(index)), ..Default::default() }
+    Sampling { temperature: Some(temperature), seed: Some(u64::from(index)), max_tokens: Some(MAX_TOKENS_PER_CALL), ..Default::default() }
 }
 
 /// Sends `requests` to the run's model at once, so that the scheduler can serve them together,

@@ -6,17 +6,20 @@
 //! With a model that does not, the agent uses the paper's text protocol: `Thought:`, `Action:`,
 //! `Action Input:`, then an `Observation:` written by the agent, until `Final Answer:`.
 //!
+//! With [`ActionMode::Code`] the actions are Python instead: that is CodeAct (see `codeact.rs`).
+//!
 //! Malformed output never ends the run: invalid JSON, an unknown tool, arguments that break the
 //! schema, or no action at all become an observation that tells the model what was wrong, and the
 //! next step lets it correct itself.
 
-use crate::{sampling, AgentError, Strategy};
+use crate::{codeact, sampling, AgentError, Strategy};
 use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
-use agentos_kernel::Agent;
+use agentos_kernel::{ActionMode, Agent};
 use async_trait::async_trait;
 use serde_json::Value;
+use std::future::Future;
 
-/// The ReAct strategy. See the module documentation.
+/// The ReAct strategy, and with code actions CodeAct. See the module documentation.
 pub struct ReAct;
 
 pub(crate) const NATIVE_PROMPT: &str = "You are an agent that solves the user's task step by step with tools. \
@@ -30,8 +33,14 @@ impl Strategy for ReAct {
         "react"
     }
 
+    fn action_modes(&self) -> &'static [ActionMode] {
+        &ActionMode::ALL
+    }
+
     async fn run(&self, agent: &Agent) -> Result<String, AgentError> {
-        if agent.model_capabilities().native_tools {
+        if agent.spec().actions == ActionMode::Code {
+            codeact::run(agent).await
+        } else if agent.model_capabilities().native_tools {
             native(agent).await
         } else {
             text_protocol(agent).await
@@ -133,21 +142,45 @@ pub(crate) fn parse(reply: &str) -> Parsed {
     }
 }
 
-async fn text_protocol(agent: &Agent) -> Result<String, AgentError> {
-    let tools = agent.tools();
-    let mut messages = vec![Message::system(text_prompt(&tools)), Message::user(agent.task())];
+/// What one reply of a text protocol leads to.
+pub(crate) enum Turn {
+    /// The run's answer.
+    Answer(String),
+    /// The user message that answers the reply: an observation, or what was wrong with it.
+    Observe(String),
+}
+
+/// The loop of a text protocol: asks the model (stopping at `stop`) and lets `act` turn each reply,
+/// with its step number, into the answer or the next user message, until there is an answer or
+/// the run's step limit is reached.
+pub(crate) async fn observe_loop<F, Fut>(
+    agent: &Agent,
+    mut messages: Vec<Message>,
+    stop: Vec<String>,
+    mut act: F,
+) -> Result<String, AgentError>
+where
+    F: FnMut(u32, String) -> Fut + Send,
+    Fut: Future<Output = Result<Turn, AgentError>> + Send,
+{
     let max_steps = agent.spec().max_steps;
     for step in 0..max_steps {
-        let request = ChatRequest {
-            messages: messages.clone(),
-            stop: vec![OBSERVATION_STOP.into()],
-            sampling: sampling(agent),
-            ..Default::default()
-        };
+        let request = ChatRequest { messages: messages.clone(), stop: stop.clone(), sampling: sampling(agent), ..Default::default() };
         let reply = agent.model(request).await?.message.content();
         messages.push(Message::assistant(reply.clone()));
+        match act(step, reply).await? {
+            Turn::Answer(answer) => return Ok(answer),
+            Turn::Observe(text) => messages.push(Message::user(text)),
+        }
+    }
+    Err(AgentError::StepLimit(max_steps))
+}
+
+async fn text_protocol(agent: &Agent) -> Result<String, AgentError> {
+    let messages = vec![Message::system(text_prompt(&agent.tools())), Message::user(agent.task())];
+    observe_loop(agent, messages, vec![OBSERVATION_STOP.into()], |step, reply| async move {
         let observation = match parse(&reply) {
-            Parsed::Answer(answer) => return Ok(answer),
+            Parsed::Answer(answer) => return Ok(Turn::Answer(answer)),
             Parsed::Malformed(problem) => format!("Invalid reply: {problem}."),
             Parsed::Act { tool, arguments } => {
                 let call = ToolCall { id: format!("step{step}"), name: tool, arguments };
@@ -155,9 +188,9 @@ async fn text_protocol(agent: &Agent) -> Result<String, AgentError> {
                 results.into_iter().map(|r| r.content).collect()
             }
         };
-        messages.push(Message::user(format!("Observation: {observation}")));
-    }
-    Err(AgentError::StepLimit(max_steps))
+        Ok(Turn::Observe(format!("Observation: {observation}")))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         priority: 0,
         temperature: None,
         roles: Default::default(),
+        actions: Default::default(),
     }
 }
 

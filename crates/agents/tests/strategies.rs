@@ -109,6 +109,7 @@ impl Setup {
             priority: 0,
             temperature: None,
             roles: Default::default(),
+            actions: Default::default(),
         }
     }
 

@@ -148,6 +148,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         priority: 0,
         temperature: None,
         roles: Default::default(),
+        actions: Default::default(),
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

@@ -103,7 +103,13 @@ pub fn local(args: LocalArgs) -> Result<i32> {
     }
 
     let batched = batched_ratio(&engine, args.agents, &request)?;
-    print!("{} agents: batched {:.1} tok/s against one at a time {:.1} tok/s: {:.2}×", args.agents, batched.0, batched.1, batched.0 / batched.1);
+    print!(
+        "{} agents: batched {:.1} tok/s against one at a time {:.1} tok/s: {:.2}×",
+        args.agents,
+        batched.0,
+        batched.1,
+        batched.0 / batched.1
+    );
     match &peer {
         Some(tools) => println!(
             "; llama.cpp's llama-batched-bench on the same model: {:.2}×",

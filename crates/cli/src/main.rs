@@ -3,15 +3,19 @@
 //! Owns: argument parsing, settings, printing runs for people, and the benchmarks. Everything an
 //! agent does goes through the kernel built here; this crate adds no behaviour of its own to a run.
 
+mod actions;
 mod bench;
+mod bench_gym;
 mod bench_local;
+mod bench_sandbox;
 mod config;
+mod export;
 mod models;
 mod operator;
 mod render;
 
 use agentos_agents::{drive, strategy};
-use agentos_kernel::{Approval, Budget, Capabilities, Ending, Kernel, KernelConfig, Policy, RunSpec, Storage};
+use agentos_kernel::{ActionMode, Approval, Budget, Capabilities, Ending, Kernel, KernelBuilder, KernelConfig, Policy, RunSpec, Storage};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use config::Config;
@@ -30,7 +34,9 @@ const EXAMPLES: &str = "Examples:
   agentos runs list
   agentos runs show <run>
   agentos resume <run>
-  agentos bench kernel --agents 1000 --steps 10 --latency-ms 100";
+  agentos bench kernel --agents 1000 --steps 10 --latency-ms 100
+  agentos bench gym --env game24 --strategies cot,sc,react --limit 20
+  agentos export --benchmark <id> --format sharegpt --out train.jsonl";
 
 /// agentos: an operating system for LLM agents. Every model call, tool call and question an agent
 /// makes goes through one kernel that schedules it, checks it against the agent's capabilities and
@@ -51,7 +57,8 @@ enum Command {
     #[command(after_help = "Examples:
   agentos run \"What is (3/7 + 2/9) * 63?\" --model openai-compatible:http://127.0.0.1:8080/v1#qwen
   agentos run \"List the files here and read README.md\" --tools list_files,read_file --max-steps 6
-  agentos run \"Rename the draft\" --tools read_file,write_file --approve --json")]
+  agentos run \"Rename the draft\" --tools read_file,write_file --approve --json
+  agentos run \"What is the mean of the price column in prices.csv?\" --actions code --workdir ./data")]
     Run(RunArgs),
     /// Lists and shows recorded runs.
     #[command(subcommand)]
@@ -66,6 +73,10 @@ enum Command {
         /// Print each event as a JSON line instead of text.
         #[arg(long)]
         json: bool,
+        /// For a run with code actions: start its sandbox even where this machine lacks a
+        /// confinement mechanism, printing what is missing.
+        #[arg(long)]
+        unsafe_sandbox: bool,
     },
     /// Lists the model URIs agentos understands, the configured default, and the local models;
     /// `agentos models pull <name>` downloads a local model.
@@ -87,9 +98,20 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
     },
-    /// Benchmarks that print ratios measured side by side (not tests).
+    /// The action library: the functions code-mode runs (`run --actions code`) wrote and kept,
+    /// offered to later runs on related tasks.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  agentos actions list\n  agentos actions show column_mean\n  agentos actions rm column_mean"
+    )]
+    Actions(actions::ActionsCommand),
+    /// Benchmarks that print ratios measured side by side (not tests), and the gym's score tables.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Writes the trajectories of a gym benchmark as training data (JSONL): its successful
+    /// episodes as ShareGPT conversations, or preference pairs for DPO.
+    #[command(after_help = export::HELP)]
+    Export(export::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -125,6 +147,15 @@ enum BenchCommand {
     /// decoded together against one at a time.
     #[command(after_help = "Example:\n  agentos bench local --model qwen2.5-coder-0.5b --agents 8 --tokens 64")]
     Local(bench_local::LocalArgs),
+    /// Strategies side by side on a gym environment (Game of 24, mini crosswords, GSM8K) with one
+    /// model: success rate with a 95% interval, model calls, tokens and wall time per episode, as
+    /// Markdown, CSV, JSON and an SVG chart. Interrupted, the same command resumes it.
+    #[command(after_help = bench_gym::HELP)]
+    Gym(bench_gym::GymArgs),
+    /// The start-up time of a confined Python sandbox and the round trip of a trivial execution,
+    /// side by side with a plain `python3 -c pass`.
+    #[command(after_help = "Example:\n  agentos bench sandbox --samples 20")]
+    Sandbox(bench_sandbox::SandboxArgs),
 }
 
 #[derive(Args)]
@@ -155,6 +186,15 @@ struct RunArgs {
     /// Ask before each risky tool (writing files) runs.
     #[arg(long)]
     approve: bool,
+    /// How the agent acts: json (tool calls) or code (Python run in a confined sandbox in the
+    /// work folder, the tools as Python functions: CodeAct with react; the functions it writes
+    /// join the action library, `agentos actions`).
+    #[arg(long, default_value_t = ActionMode::Json)]
+    actions: ActionMode,
+    /// With --actions code: start the sandbox even where this machine lacks a confinement
+    /// mechanism, printing what is missing.
+    #[arg(long)]
+    unsafe_sandbox: bool,
     /// Most model calls the run may make.
     #[arg(long)]
     max_calls: Option<u64>,
@@ -188,39 +228,50 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     let db = config.db(cli.db);
     match cli.command {
         Command::Run(args) => run(&config, &db, args).await,
-        Command::Resume { run, json } => resume(&config, &db, &run, json).await,
+        Command::Resume { run, json, unsafe_sandbox } => resume(&config, &db, &run, json, unsafe_sandbox).await,
         Command::Runs(RunsCommand::List { limit, json }) => list(&db, limit, json),
         Command::Runs(RunsCommand::Show { run, json }) => show(&db, &run, json),
         Command::Models { command } => models::run(&config, command),
         Command::Serve { model, addr } => serve(&config, model, &addr).await,
         Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
         Command::Bench(BenchCommand::Local(args)) => tokio::task::spawn_blocking(move || bench_local::local(args)).await?,
+        Command::Bench(BenchCommand::Gym(args)) => bench_gym::gym(&config, &db, args).await,
+        Command::Bench(BenchCommand::Sandbox(args)) => bench_sandbox::sandbox(args).await,
+        Command::Actions(command) => actions::run(&db, command).await,
+        Command::Export(args) => export::export(&db, args),
     }
 }
 
 /// Reads `--role ROLE=URI`.
-fn parse_role(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_role(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((role, uri)) if !role.trim().is_empty() && !uri.trim().is_empty() => Ok((role.trim().to_string(), uri.trim().to_string())),
         _ => Err(format!("`{text}` is not ROLE=URI; for example --role inner=openai:gpt-4o-mini")),
     }
 }
 
-fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>) -> Result<Kernel> {
+/// A kernel over the database `db` with the configured scheduling, the person at the terminal
+/// as operator, and the built-in tools; nobody hears its events yet.
+pub(crate) fn kernel_builder(config: &Config, db: &std::path::Path) -> Result<KernelBuilder> {
     let storage = Storage::open(db)?;
     let policy = config.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
     let kernel_config = KernelConfig { policy, max_concurrent_per_model: config.max_concurrent.unwrap_or(16), ..Default::default() };
-    let mut builder =
-        Kernel::builder(storage).config(kernel_config).operator(Arc::new(operator::Terminal)).on_event(move |e| printer.event(e));
+    let mut builder = Kernel::builder(storage).config(kernel_config).operator(Arc::new(operator::Terminal));
     for tool in agentos_tools::builtin() {
         builder = builder.tool(tool);
     }
-    Ok(builder.build()?)
+    Ok(builder)
+}
+
+/// The kernel of `run` and `resume`: printing events, and starting code sandboxes without full
+/// confinement if `allow_unsafe` (`--unsafe-sandbox`).
+fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>, allow_unsafe: bool) -> Result<Kernel> {
+    Ok(kernel_builder(config, db)?.allow_unsafe_sandbox(allow_unsafe).on_event(move |e| printer.event(e)).build()?)
 }
 
 /// The model to use: the flag (or environment), else the config file, else the embedded default
 /// (the local model, pulled on first use).
-fn model_uri(config: &Config, flag: Option<String>) -> Result<String> {
+pub(crate) fn model_uri(config: &Config, flag: Option<String>) -> Result<String> {
     let uri = flag.or_else(|| config.model.clone()).unwrap_or_else(|| format!("local:{}", agentos_models::DEFAULT_MODEL));
     models::ensure_installed(&uri)?;
     Ok(uri)
@@ -238,7 +289,10 @@ async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32
 async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
     let model = model_uri(config, args.model)?;
     let strategy_name = args.strategy.or_else(|| config.strategy.clone()).unwrap_or_else(|| "react".into());
-    strategy(&strategy_name)?;
+    agentos_agents::check_actions(strategy(&strategy_name)?.as_ref(), args.actions)?;
+    if args.actions == ActionMode::Code {
+        bench_sandbox::check(args.unsafe_sandbox)?;
+    }
     let tools = args.tools.or_else(|| config.tools.clone()).unwrap_or_else(|| DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect());
     let workdir = match args.workdir {
         Some(dir) => dir,
@@ -255,21 +309,26 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
             paths: vec![workdir],
             network: false,
             approval: if args.approve { Approval::Risky } else { Approval::Never },
+            code: args.actions == ActionMode::Code,
         },
         budget: Budget { max_model_calls: args.max_calls, max_tokens: args.max_tokens },
         priority: 0,
         temperature: Some(args.temperature),
         roles: args.roles.into_iter().collect(),
+        actions: args.actions,
     };
     let printer = Arc::new(Printer::new(args.json));
-    let kernel = kernel(config, db, printer)?;
+    let kernel = kernel(config, db, printer, args.unsafe_sandbox)?;
     kernel.model(&spec.model)?;
     let agent = kernel.start(spec).await?;
     finish(&kernel, agent, args.json).await
 }
 
-async fn resume(config: &Config, db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
-    let kernel = kernel(config, db, Arc::new(Printer::new(json)))?;
+async fn resume(config: &Config, db: &std::path::Path, run: &str, json: bool, unsafe_sandbox: bool) -> Result<i32> {
+    if unsafe_sandbox {
+        bench_sandbox::check(true)?;
+    }
+    let kernel = kernel(config, db, Arc::new(Printer::new(json)), unsafe_sandbox)?;
     let snapshot = kernel.snapshot(run)?;
     models::ensure_installed(&snapshot.record.model)?;
     let agent = kernel.restore(snapshot).await?;

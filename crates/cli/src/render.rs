@@ -42,7 +42,31 @@ pub fn step_lines(step: &Step, replayed: bool) -> String {
             )
         }
         StepKind::AskUser { question, answer } => format!("[{}] asked{mark}: {question}\n      answer: {answer}", step.seq),
+        StepKind::Code { code, output } => {
+            let mut out = format!("[{}] code{mark}:\n{}\n      output:\n{}", step.seq, indented(code), indented(&output.observation));
+            if !output.functions.is_empty() {
+                let names: Vec<&str> = output.functions.iter().map(|f| f.signature.as_str()).collect();
+                out.push_str(&format!("\n      defined: {}", names.join(", ")));
+            }
+            out
+        }
+        StepKind::Library { functions, .. } if functions.is_empty() => {
+            format!("[{}] library{mark}: no function relevant to the task", step.seq)
+        }
+        StepKind::Library { functions, .. } => {
+            let names: Vec<&str> = functions.iter().map(|f| f.signature.as_str()).collect();
+            format!("[{}] library{mark}: offered {}", step.seq, names.join(", "))
+        }
     }
+}
+
+/// `text` with every line indented under a step's heading (`|` marks where a line starts).
+fn indented(text: &str) -> String {
+    let lines: Vec<String> = text.trim_end_matches('\n').lines().map(|line| format!("      | {line}")).collect();
+    if lines.is_empty() {
+        return "      |".into();
+    }
+    lines.join("\n")
 }
 
 impl Printer {

@@ -1,7 +1,8 @@
 //! agentos-core: the plain data every agentos crate speaks.
 //!
 //! Owns: conversation messages, tool specs, tool calls and results, model requests and responses,
-//! streaming events, usage accounting, steps, trajectories and ids.
+//! streaming events, usage accounting, steps (model and tool calls, questions, code cells and their
+//! outputs, action-library offers), trajectories and ids.
 //!
 //! Must not: do I/O, hold state, or know about any provider, the kernel or the database. Every type
 //! here is serializable with serde so that the kernel can journal it verbatim.
@@ -16,6 +17,6 @@ mod usage;
 pub use ids::RunId;
 pub use message::{Message, Part, Role};
 pub use model::{ChatRequest, ChatResponse, FinishReason, ModelEvent, Sampling};
-pub use step::{Event, Step, StepKind, Trajectory};
+pub use step::{CodeOutput, Event, FunctionDefinition, Step, StepKind, Trajectory};
 pub use tool::{ToolCall, ToolResult, ToolSpec};
 pub use usage::Usage;

@@ -1,5 +1,7 @@
 use crate::{ChatRequest, ChatResponse, ModelEvent, RunId, ToolCall, ToolResult, Usage};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// What one step of a run did. A step is one kernel syscall: the kernel journals it with its
 /// request and its result before handing the result back to the agent.
@@ -27,6 +29,23 @@ pub enum StepKind {
         /// The answer.
         answer: String,
     },
+    /// One cell of Python run in the run's sandbox (a code action, after CodeAct), and what it
+    /// did. The tool calls the code made are the `tool` steps that follow it in the journal, one
+    /// per call ([`CodeOutput::tool_calls`] of them).
+    Code {
+        /// The code, as the agent wrote it.
+        code: String,
+        /// What it printed, returned or raised, and the observation the agent was shown.
+        output: CodeOutput,
+    },
+    /// The functions of the action library (after DynaSaur) offered to a code-mode run: the most
+    /// relevant to `query`, defined in the run's sandbox before its first cell.
+    Library {
+        /// What they were retrieved for (the task).
+        query: String,
+        /// The functions offered, most relevant first (empty when none is relevant).
+        functions: Vec<FunctionDefinition>,
+    },
 }
 
 impl StepKind {
@@ -36,7 +55,91 @@ impl StepKind {
             StepKind::Model { .. } => "model",
             StepKind::Tool { .. } => "tool",
             StepKind::AskUser { .. } => "ask_user",
+            StepKind::Code { .. } => "code",
+            StepKind::Library { .. } => "library",
         }
+    }
+}
+
+/// A top-level Python function as the agent wrote it in a code cell: what the action library
+/// keeps, retrieves and defines again in later runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionDefinition {
+    /// The function's name.
+    pub name: String,
+    /// Its name and parameters as Python shows them, e.g. `column_mean(path, column)`.
+    pub signature: String,
+    /// Its docstring (empty when it has none).
+    #[serde(default)]
+    pub docstring: String,
+    /// Its source: the `def` statement with its decorators and body.
+    pub source: String,
+}
+
+/// What one code cell did, as journaled in a [`StepKind::Code`] step. Its `Display` is
+/// [`CodeOutput::observation`], the text the agent is shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeOutput {
+    /// What the code printed to stdout (cut to the sandbox's output limit, with a note).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    /// What the code printed to stderr (cut likewise).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+    /// `repr()` of the cell's last expression, when it is one and not `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The exception the code raised (syntax errors included), as its traceback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// The value the code passed to `final_answer()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_answer: Option<String>,
+    /// Why the code was stopped (a timeout, a killed interpreter), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interruption: Option<String>,
+    /// Whether the interpreter was replaced by a fresh one during this cell, so that the
+    /// variables and definitions of earlier cells are gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarted: bool,
+    /// Why the kernel refused to run the code at all (the run may not execute code); nothing ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<String>,
+    /// How many tool calls the code made, each journaled as its own `tool` step right after
+    /// this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tool_calls: u32,
+    /// The top-level functions this cell defined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionDefinition>,
+    /// How often the cell called each function offered from the action library.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub library_calls: BTreeMap<String, u32>,
+    /// The observation for the agent: every non-empty part above under a heading.
+    pub observation: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl CodeOutput {
+    /// The output of code the kernel refused to run: the reason is the observation.
+    pub fn denied(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        CodeOutput { observation: reason.clone(), denied: Some(reason), ..Default::default() }
+    }
+
+    /// Whether the code ran to its end without raising, being stopped or being refused.
+    pub fn succeeded(&self) -> bool {
+        self.exception.is_none() && self.interruption.is_none() && self.denied.is_none()
+    }
+}
+
+impl fmt::Display for CodeOutput {
+    /// The observation the agent was shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.observation)
     }
 }
 

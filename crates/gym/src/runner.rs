@@ -20,7 +20,7 @@ use agentos_core::RunId;
 use agentos_kernel::{BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -31,7 +31,9 @@ use tokio::task::JoinSet;
 pub struct BenchmarkSpec {
     /// The environment's name.
     pub env: String,
-    /// The strategies' names, in the order the summary lists them.
+    /// The strategies' names as [`agentos_agents::strategy`] reads them, counts included (`sc:9`),
+    /// in the order the summary lists them. Episodes and their runs are recorded under these
+    /// names, so a run resumed on its own (`agentos resume`) rebuilds the same strategy.
     pub strategies: Vec<String>,
     /// The model URI every episode uses.
     pub model: String,
@@ -46,6 +48,11 @@ pub struct BenchmarkSpec {
     pub temperature: Option<f32>,
     /// What each episode's run may spend.
     pub budget: Budget,
+    /// The model URI of each named role of the strategies (such as `inner` for Iteration of
+    /// Thought's inner dialogue agent), passed to every episode's run ([`RunSpec::roles`]); a role
+    /// not named here uses `model`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, String>,
 }
 
 /// Where a benchmark run stands, for a progress display.
@@ -87,12 +94,16 @@ impl Outcome {
 
 type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// A strategy with the name it is recorded under.
+type Named = (String, Arc<dyn Strategy>);
+
 /// A benchmark ready to run: strategies, an environment, a model, and the settings of the
-/// episodes. Build it with [`Benchmark::new`] and the setters, then [`Benchmark::run`] it.
+/// episodes. Build it with [`Benchmark::new`] (or [`Benchmark::from_names`]) and the setters,
+/// then [`Benchmark::run`] it.
 pub struct Benchmark {
     kernel: Kernel,
     env: Box<dyn Environment>,
-    strategies: Vec<Arc<dyn Strategy>>,
+    strategies: Vec<Named>,
     spec: BenchmarkSpec,
     concurrency: usize,
     progress: Option<ProgressHook>,
@@ -100,21 +111,38 @@ pub struct Benchmark {
 
 impl Benchmark {
     /// A benchmark of `strategies` on every task of `env` with the model `model`, through
-    /// `kernel` (which must have the tools the environment offers registered). Defaults: all
-    /// tasks in data order, 10 steps per episode, the model's temperature, no budget, 8 episodes
-    /// at a time.
-    pub fn new(kernel: Kernel, env: Box<dyn Environment>, strategies: Vec<Arc<dyn Strategy>>, model: &str) -> Self {
+    /// `kernel` (which must have the tools the environment offers registered). Each strategy
+    /// comes with the name its episodes, runs and summary row are recorded under; for a strategy
+    /// [`agentos_agents::strategy`] builds, that must be the name it was built from (`sc:9`, not
+    /// `sc`), so that its runs resume as the same strategy. Defaults: all tasks in data order,
+    /// 10 steps per episode, the model's temperature, no budget, no roles, 8 episodes at a time.
+    pub fn new(kernel: Kernel, env: Box<dyn Environment>, strategies: Vec<(String, Arc<dyn Strategy>)>, model: &str) -> Self {
         let spec = BenchmarkSpec {
             env: env.name().to_string(),
-            strategies: strategies.iter().map(|s| s.name().to_string()).collect(),
+            strategies: strategies.iter().map(|(name, _)| name.clone()).collect(),
             model: model.to_string(),
             limit: None,
             seed: None,
             max_steps: 10,
             temperature: None,
             budget: Budget::default(),
+            roles: BTreeMap::new(),
         };
         Benchmark { kernel, env, strategies, spec, concurrency: 8, progress: None }
+    }
+
+    /// [`Benchmark::new`] with the strategies built by name with [`agentos_agents::strategy`]
+    /// (`react`, `cot`, `sc:9`, ...), each recorded under the name it was built from. Fails on
+    /// the first name that is not a strategy, listing the strategies.
+    pub fn from_names(kernel: Kernel, env: Box<dyn Environment>, names: &[String], model: &str) -> Result<Self, GymError> {
+        let strategies = names
+            .iter()
+            .map(|name| {
+                let built = agentos_agents::strategy(name).map_err(|e| GymError::Strategies(e.to_string()))?;
+                Ok((name.clone(), Arc::from(built)))
+            })
+            .collect::<Result<Vec<Named>, GymError>>()?;
+        Ok(Self::new(kernel, env, strategies, model))
     }
 
     /// Runs only the first `limit` of the selected tasks.
@@ -144,6 +172,13 @@ impl Benchmark {
     /// Sets what each episode's run may spend.
     pub fn budget(mut self, budget: Budget) -> Self {
         self.spec.budget = budget;
+        self
+    }
+
+    /// Sets the model URI of the named role `role` of the strategies (see
+    /// [`BenchmarkSpec::roles`]); a role set twice keeps the last URI.
+    pub fn role(mut self, role: impl Into<String>, uri: impl Into<String>) -> Self {
+        self.spec.roles.insert(role.into(), uri.into());
         self
     }
 
@@ -181,8 +216,8 @@ impl Benchmark {
         if self.strategies.is_empty() {
             return Err(GymError::Strategies("a benchmark needs at least one strategy".into()));
         }
-        if let Some(twice) = self.strategies.iter().find(|s| !names.insert(s.name())) {
-            return Err(GymError::Strategies(format!("the strategy `{}` is given twice; give each once", twice.name())));
+        if let Some((twice, _)) = self.strategies.iter().find(|(name, _)| !names.insert(name.as_str())) {
+            return Err(GymError::Strategies(format!("the strategy `{twice}` is given twice; give each once")));
         }
         let storage = self.kernel.storage();
         let given = serde_json::to_value(&self.spec).expect("a benchmark spec serializes");
@@ -198,7 +233,7 @@ impl Benchmark {
         let mut skipped = 0;
         for (index, task) in self.tasks() {
             for strategy in &self.strategies {
-                match recorded.get(&(strategy.name().to_string(), task.clone())) {
+                match recorded.get(&(strategy.0.clone(), task.clone())) {
                     Some(e) if e.ended() => skipped += 1,
                     earlier => work.push((strategy.clone(), index, task.clone(), earlier.map(|e| e.run.clone()))),
                 }
@@ -261,7 +296,7 @@ struct Shared {
 /// cancelled (the episode stays unended, to be resumed).
 async fn episode(
     shared: Arc<Shared>,
-    strategy: Arc<dyn Strategy>,
+    (name, strategy): Named,
     mut env: Box<dyn Environment>,
     index: usize,
     task: String,
@@ -282,18 +317,19 @@ async fn episode(
         None => {
             let spec = RunSpec {
                 task: observation.text,
-                strategy: strategy.name().to_string(),
+                strategy: name.clone(),
                 model: shared.spec.model.clone(),
                 max_steps: shared.spec.max_steps,
                 capabilities: Capabilities { tools: observation.tools.into_iter().collect(), ..Default::default() },
                 budget: shared.spec.budget.clone(),
                 priority: 0,
                 temperature: shared.spec.temperature,
-                roles: Default::default(),
+                roles: shared.spec.roles.clone(),
+                actions: Default::default(),
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {
-                strategy: strategy.name().to_string(),
+                strategy: name.clone(),
                 task: task.clone(),
                 run: agent.run().clone(),
                 reward: None,
@@ -315,7 +351,7 @@ async fn episode(
     };
     let wall_ms = Some(started.elapsed().as_millis() as u64);
     let usage = storage.usage(&run)?;
-    let ended = EpisodeRecord { strategy: strategy.name().to_string(), task, run, reward: Some(reward), info, wall_ms, usage };
+    let ended = EpisodeRecord { strategy: name, task, run, reward: Some(reward), info, wall_ms, usage };
     storage.record_episode(&shared.bench, &ended).await?;
     Ok(Some(ended))
 }

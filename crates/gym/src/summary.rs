@@ -38,7 +38,7 @@ pub fn wilson_interval(successes: usize, n: usize) -> (f64, f64) {
 /// One strategy's row of the table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StrategySummary {
-    /// The strategy's name.
+    /// The strategy's name as the benchmark gives it, count included (`sc:9`).
     pub strategy: String,
     /// Ended episodes.
     pub episodes: usize,

@@ -44,6 +44,11 @@ impl Strategy for Direct {
     }
 }
 
+/// Strategies under their own names, as [`Benchmark::new`] takes them.
+fn named(strategies: Vec<Arc<dyn Strategy>>) -> Vec<(String, Arc<dyn Strategy>)> {
+    strategies.into_iter().map(|s| (s.name().to_string(), s)).collect()
+}
+
 fn runs(s: &Setup) -> usize {
     s.kernel.storage().runs(10_000).unwrap().len()
 }
@@ -54,7 +59,7 @@ async fn game24_episodes_record_rewards_and_usage_and_a_second_start_skips_them(
     let s = setup(json!([{ "content": "Thought about it.\nAnswer: 6 * 4 * 1 * 1 = 24" }]));
     let reports = Arc::new(Mutex::new(Vec::<Progress>::new()));
     let sink = reports.clone();
-    let strategies: Vec<Arc<dyn Strategy>> = vec![Arc::new(ReAct), Arc::new(Direct)];
+    let strategies = named(vec![Arc::new(ReAct), Arc::new(Direct)]);
     let bench = Benchmark::new(s.kernel.clone(), env("game24"), strategies.clone(), &s.uri)
         .limit(3)
         .concurrency(4)
@@ -133,7 +138,7 @@ async fn gsm8k_episodes_use_the_offered_calculator_and_failures_are_recorded() {
         { "tool_calls": [{ "name": "calculator", "arguments": { "expression": "(16 - 3 - 4) * 2" } }] },
         { "content": "Answer: 18" }
     ]));
-    let strategies: Vec<Arc<dyn Strategy>> = vec![Arc::new(ReAct)];
+    let strategies = named(vec![Arc::new(ReAct)]);
     let outcome = Benchmark::new(s.kernel.clone(), env("gsm8k"), strategies.clone(), &s.uri).limit(2).run("math").await.unwrap();
     let by_task = |task: &str| outcome.episodes.iter().find(|e| e.task == task).unwrap().clone();
     let (first, second) = (by_task("gsm8k-test-0"), by_task("gsm8k-test-1"));
@@ -164,7 +169,7 @@ async fn an_environment_tool_the_kernel_lacks_is_a_clear_error() {
     let kernel = Kernel::builder(Storage::open(dir.path().join("a.db")).unwrap()).build().unwrap();
     let path = dir.path().join("s.json");
     std::fs::write(&path, "[]").unwrap();
-    let err = Benchmark::new(kernel, env("gsm8k"), vec![Arc::new(ReAct)], &format!("scripted:{}", path.display()))
+    let err = Benchmark::new(kernel, env("gsm8k"), named(vec![Arc::new(ReAct)]), &format!("scripted:{}", path.display()))
         .limit(1)
         .run("b")
         .await
@@ -206,7 +211,7 @@ impl Strategy for Gated {
 async fn an_interrupted_episode_resumes_its_run_without_asking_the_model_again() {
     let s = setup(json!([{ "content": "Let me think: 16 - 3 - 4 = 9 eggs." }, { "content": "Answer: 18" }]));
     let (reached, gate) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
-    let strategies: Vec<Arc<dyn Strategy>> = vec![Arc::new(Gated { reached: reached.clone(), gate: gate.clone() })];
+    let strategies = named(vec![Arc::new(Gated { reached: reached.clone(), gate: gate.clone() })]);
     let bench = Benchmark::new(s.kernel.clone(), env("gsm8k"), strategies, &s.uri).limit(1);
 
     // The process "dies" while the episode waits between its two model calls.
@@ -233,4 +238,33 @@ async fn an_interrupted_episode_resumes_its_run_without_asking_the_model_again()
         "the first model call was replayed, not repeated"
     );
     assert_eq!(e.usage.model_calls, 2);
+}
+
+#[tokio::test]
+async fn strategies_built_by_name_are_recorded_under_that_name_with_the_roles() {
+    let s = setup(json!([{ "content": "Answer: 6 * 4 * 1 * 1 = 24" }]));
+    let names = ["sc:2".to_string(), "cot".to_string()];
+    let outcome = Benchmark::from_names(s.kernel.clone(), env("game24"), &names, &s.uri)
+        .unwrap()
+        .limit(1)
+        .role("inner", s.uri.clone())
+        .run("named")
+        .await
+        .unwrap();
+    assert_eq!(outcome.spec.strategies, names);
+    let sc = outcome.episodes.iter().find(|e| e.strategy == "sc:2").expect("the episode keeps the full name");
+    assert_eq!((sc.reward, sc.usage.model_calls), (Some(1.0), 2), "two samples, as `sc:2` asks");
+    let run = s.kernel.storage().run(sc.run.as_str()).unwrap();
+    assert_eq!(run.strategy, "sc:2", "the run rebuilds the same strategy on resume");
+    assert_eq!(run.spec["roles"], json!({ "inner": s.uri }));
+    let rows: Vec<(String, usize)> = outcome.summary().strategies.into_iter().map(|r| (r.strategy, r.successes)).collect();
+    assert_eq!(rows, [("sc:2".to_string(), 1), ("cot".to_string(), 1)]);
+    let stored = s.kernel.storage().benchmark("named").unwrap().unwrap().spec;
+    assert_eq!(stored["roles"], json!({ "inner": s.uri }));
+
+    let err = Benchmark::from_names(s.kernel.clone(), env("game24"), &["tot".to_string()], &s.uri).err().unwrap().to_string();
+    assert!(err.contains("unknown strategy `tot`"), "{err}");
+    let twice = ["sc:2".to_string(), "sc:2".to_string()];
+    let err = Benchmark::from_names(s.kernel.clone(), env("game24"), &twice, &s.uri).unwrap().run("twice").await.unwrap_err().to_string();
+    assert_eq!(err, "the strategy `sc:2` is given twice; give each once");
 }

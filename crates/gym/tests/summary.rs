@@ -46,6 +46,7 @@ fn summary() -> Summary {
         max_steps: 10,
         temperature: None,
         budget: Budget::default(),
+        roles: Default::default(),
     };
     let episodes = [
         episode("cot", 0, Some(1.0), 1, (100, 50), 1000),

@@ -1,6 +1,7 @@
 //! Access manager: what each agent may do. Deny by default: an agent holds exactly the
-//! capabilities its run spec grants (which tools, which paths, network or not, whether risky tools
-//! need the person's approval), and the kernel checks them on every tool syscall.
+//! capabilities its run spec grants (which tools, which paths, network or not, whether it may run
+//! code, whether risky tools need the person's approval), and the kernel checks them on every tool
+//! and code syscall.
 
 use agentos_core::ToolCall;
 use async_trait::async_trait;
@@ -30,6 +31,11 @@ pub struct Capabilities {
     pub network: bool,
     /// When to ask the person first.
     pub approval: Approval,
+    /// Whether the agent may run Python in a sandbox confined to its first folder
+    /// ([`Agent::execute_code`](crate::Agent::execute_code)); the code reaches tools only through
+    /// the checks above.
+    #[serde(default)]
+    pub code: bool,
 }
 
 /// Why the access manager refused a call. The text is shown to the model and recorded.
@@ -46,6 +52,16 @@ impl Capabilities {
             return Err(Denied(format!("permission denied: `{tool}` needs the network and this agent has no network capability")));
         }
         Ok(())
+    }
+
+    /// Whether the agent may run code at all.
+    pub fn check_code(&self) -> Result<(), Denied> {
+        if self.code {
+            return Ok(());
+        }
+        Err(Denied(
+            "permission denied: this agent may not run code (grant code execution with --actions code, or Capabilities::code)".into(),
+        ))
     }
 
     /// Resolves `path` (relative paths against the first granted folder) and checks that it lies
@@ -123,6 +139,8 @@ mod tests {
         let none = Capabilities::default();
         assert!(none.check_tool("read_file", false).is_err());
         assert!(none.check_path("a.txt").is_err());
+        assert!(none.check_code().unwrap_err().0.contains("--actions code"));
+        assert!(Capabilities { code: true, ..none }.check_code().is_ok());
     }
 
     #[test]

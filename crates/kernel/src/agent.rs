@@ -8,6 +8,7 @@
 //! the journal ends and live execution takes over. So a killed run neither loses nor repeats a
 //! recorded step.
 
+use crate::code::CodeState;
 use crate::error::KernelError;
 use crate::tools::ToolContext;
 use crate::{KernelInner, RunSpec};
@@ -40,6 +41,9 @@ pub struct Agent {
     /// The latest model requests in the journal, by position: the bases that the next model
     /// step's request is stored as a difference from.
     pub(crate) requests: Mutex<BTreeMap<u64, Arc<ChatRequest>>>,
+    /// The run's code sandbox and what it needs (see [`Agent::execute_code`]); held across a
+    /// whole execution, so cells run one at a time.
+    pub(crate) code: tokio::sync::Mutex<CodeState>,
 }
 
 impl Agent {
@@ -85,14 +89,14 @@ impl Agent {
     }
 
     /// Tells the watchers, if there are any; `event` is only built when someone listens.
-    fn emit(&self, event: impl FnOnce() -> Event) {
+    pub(crate) fn emit(&self, event: impl FnOnce() -> Event) {
         if let Some(hook) = &self.kernel.events {
             hook(&event());
         }
     }
 
     /// The step boundary: honours suspend and cancel requests, then takes the next journal number.
-    fn begin(&self) -> Result<u64, KernelError> {
+    pub(crate) fn begin(&self) -> Result<u64, KernelError> {
         if self.control.cancel.is_cancelled() {
             return Err(KernelError::Cancelled(self.run.to_string()));
         }
@@ -103,12 +107,14 @@ impl Agent {
     }
 
     /// Takes the recorded step at `seq`, if the journal has one, checking it answers the same ask.
-    fn replay(&self, seq: u64, asked: Asked<'_>) -> Result<Option<StepKind>, KernelError> {
+    pub(crate) fn replay(&self, seq: u64, asked: Asked<'_>) -> Result<Option<StepKind>, KernelError> {
         let Some(step) = self.journal.lock().unwrap().remove(&seq) else { return Ok(None) };
         let same = match (&step.kind, asked) {
             (StepKind::Model { request, .. }, Asked::Model(now)) => serde_json::to_value(request).ok() == serde_json::to_value(now).ok(),
             (StepKind::Tool { call, .. }, Asked::Tool(now)) => call.name == now.name && call.arguments == now.arguments,
             (StepKind::AskUser { question, .. }, Asked::User(now)) => question == now,
+            (StepKind::Code { code, .. }, Asked::Code(now)) => code == now,
+            (StepKind::Library { query, .. }, Asked::Library(now)) => query == now,
             _ => false,
         };
         if !same {
@@ -124,7 +130,7 @@ impl Agent {
     }
 
     /// Journals `step`; a model step comes with the URI of the model that answered and its usage.
-    async fn record(&self, step: &Step, model: Option<(&str, Usage)>) -> Result<(), KernelError> {
+    pub(crate) async fn record(&self, step: &Step, model: Option<(&str, Usage)>) -> Result<(), KernelError> {
         let model = model.map(|(uri, usage)| (uri.to_string(), usage));
         let base = match step.kind {
             StepKind::Model { .. } => self.requests.lock().unwrap().range(..step.seq).next_back().map(|(s, r)| (*s, r.clone())),
@@ -217,7 +223,9 @@ impl Agent {
         futures::future::join_all(runs).await.into_iter().collect()
     }
 
-    async fn call_tool(&self, call: &ToolCall, seq: u64) -> Result<ToolResult, KernelError> {
+    /// One tool call at journal position `seq`: replayed if recorded, else validated,
+    /// access-checked, run and journaled.
+    pub(crate) async fn call_tool(&self, call: &ToolCall, seq: u64) -> Result<ToolResult, KernelError> {
         if let Some(StepKind::Tool { result, .. }) = self.replay(seq, Asked::Tool(call))? {
             return Ok(result);
         }
@@ -263,10 +271,14 @@ impl Agent {
 
 /// What a syscall asks for, to compare with what the journal recorded at its position.
 #[derive(Clone, Copy)]
-enum Asked<'a> {
+pub(crate) enum Asked<'a> {
     Model(&'a ChatRequest),
     Tool(&'a ToolCall),
     User(&'a str),
+    /// A code cell, by its code.
+    Code(&'a str),
+    /// The action library's offer, by its query.
+    Library(&'a str),
 }
 
 impl std::fmt::Display for Asked<'_> {
@@ -275,14 +287,21 @@ impl std::fmt::Display for Asked<'_> {
             Asked::Model(r) => write!(f, "a model call with {} messages", r.messages.len()),
             Asked::Tool(c) => write!(f, "a call of `{}` with {}", c.name, c.arguments),
             Asked::User(q) => write!(f, "the question `{q}`"),
+            Asked::Code(code) => {
+                write!(f, "a code cell of {} lines starting `{}`", code.lines().count(), code.lines().next().unwrap_or(""))
+            }
+            Asked::Library(query) => write!(f, "the action library's functions for `{query}`"),
         }
     }
 }
 
-fn describe(kind: &StepKind) -> String {
+/// What a recorded step asked for, in the words of a replay error.
+pub(crate) fn describe(kind: &StepKind) -> String {
     match kind {
         StepKind::Model { request, .. } => Asked::Model(request).to_string(),
         StepKind::Tool { call, .. } => Asked::Tool(call).to_string(),
         StepKind::AskUser { question, .. } => Asked::User(question).to_string(),
+        StepKind::Code { code, .. } => Asked::Code(code).to_string(),
+        StepKind::Library { query, .. } => Asked::Library(query).to_string(),
     }
 }

@@ -88,6 +88,7 @@ impl Kernel {
             journal: Mutex::new(journal),
             usage: Mutex::new(Usage::default()),
             requests: Mutex::new(BTreeMap::new()),
+            code: tokio::sync::Mutex::new(Default::default()),
         })
     }
 }

@@ -43,6 +43,10 @@ pub enum KernelError {
     /// The run spec or a setting is unusable.
     #[error("{0}")]
     Config(String),
+    /// The run's code sandbox could not be started or kept (not bad code, which is an
+    /// observation): no usable Python, or confinement this machine lacks.
+    #[error("the code sandbox failed: {0}")]
+    Sandbox(#[from] agentos_sandbox::SandboxError),
     /// A question was put to the person but nobody is there to answer.
     #[error(
         "the agent asked the person `{0}`, but no one is attached to this run; run it in a terminal, or give the information in the task"

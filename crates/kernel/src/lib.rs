@@ -2,22 +2,29 @@
 //!
 //! Owns: the model-call [`Scheduler`], the [`ToolRegistry`] (validation, timeouts, parallel
 //! calls), the access manager ([`Capabilities`], deny by default), [`Storage`] (one SQLite file;
-//! every syscall journaled before its result is returned) and the context manager (suspend,
-//! [`Snapshot`], restore). A strategy holds an [`Agent`] handle and nothing else.
+//! every syscall journaled before its result is returned), the context manager (suspend,
+//! [`Snapshot`], restore), and code actions: one confined Python sandbox per live run
+//! ([`Agent::execute_code`], after CodeAct) and the action library of the functions agents wrote
+//! ([`Agent::retrieve_actions`], [`ActionRecord`], after DynaSaur). A strategy holds an [`Agent`]
+//! handle and nothing else.
 //!
 //! Must not: know any strategy, render anything for a person, or let an agent reach a model, a
 //! tool or the disk except through a syscall.
 
 mod access;
+mod actions;
 mod agent;
 mod benchmarks;
+mod code;
 mod context;
 mod error;
+mod retrieval;
 mod scheduler;
 mod storage;
 mod tools;
 
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
+pub use actions::ActionRecord;
 pub use agent::Agent;
 pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
 pub use context::Snapshot;
@@ -30,6 +37,9 @@ use agentos_core::{Event, RunId, Trajectory};
 use agentos_llm::LanguageModel;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +50,55 @@ pub struct Budget {
     pub max_model_calls: Option<u64>,
     /// Most tokens, in and out together.
     pub max_tokens: Option<u64>,
+}
+
+/// How an agent acts on the world.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionMode {
+    /// JSON tool calls (native, or a strategy's text protocol).
+    #[default]
+    Json,
+    /// Python code run in the run's sandbox, tools being Python functions (CodeAct, Wang et al.,
+    /// 2024); the run also needs [`Capabilities::code`].
+    Code,
+}
+
+impl ActionMode {
+    /// Every mode, as `--actions` takes them.
+    pub const ALL: [ActionMode; 2] = [ActionMode::Json, ActionMode::Code];
+
+    /// The mode's name: `json` or `code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionMode::Json => "json",
+            ActionMode::Code => "code",
+        }
+    }
+}
+
+impl fmt::Display for ActionMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionMode {
+    type Err = String;
+
+    /// `json` or `code`.
+    ///
+    /// ```
+    /// use agentos_kernel::ActionMode;
+    /// assert_eq!("code".parse::<ActionMode>(), Ok(ActionMode::Code));
+    /// assert!("python".parse::<ActionMode>().unwrap_err().contains("json, code"));
+    /// ```
+    fn from_str(text: &str) -> Result<Self, String> {
+        ActionMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == text.trim())
+            .ok_or_else(|| format!("unknown action mode `{text}`; the modes are: {}", ActionMode::ALL.map(ActionMode::as_str).join(", ")))
+    }
 }
 
 /// Everything that defines a run; stored with it, so that a resume rebuilds the same agent.
@@ -69,6 +128,10 @@ pub struct RunSpec {
     /// not named here uses `model`.
     #[serde(default)]
     pub roles: BTreeMap<String, String>,
+    /// How the agent acts: JSON tool calls, or Python code ([`ActionMode::Code`], which also
+    /// needs [`Capabilities::code`]).
+    #[serde(default)]
+    pub actions: ActionMode,
 }
 
 /// How a run ended.
@@ -105,17 +168,39 @@ pub struct KernelConfig {
     pub max_concurrent_per_model: usize,
     /// Default timeout of one tool call.
     pub tool_timeout: Duration,
+    /// Resource limits of each run's code sandbox (timeout per cell, CPU, memory, file size,
+    /// output size).
+    pub sandbox_limits: agentos_sandbox::Limits,
+    /// The Python of code sandboxes; `None` finds `python3` on `PATH`.
+    pub python: Option<PathBuf>,
+    /// Start code sandboxes even where this machine's kernel lacks a confinement mechanism
+    /// (`--unsafe-sandbox`); otherwise code execution fails, naming what is missing.
+    pub allow_unsafe: bool,
+    /// Most functions of the action library offered to a code-mode run (only those relevant to
+    /// its task are).
+    pub offered_actions: usize,
 }
 
 impl Default for KernelConfig {
+    /// FIFO, 16 calls per model, 30 s per tool call, the sandbox's default limits, `python3` from
+    /// `PATH`, full confinement required, 5 library functions offered.
     fn default() -> Self {
-        KernelConfig { policy: Policy::Fifo, max_concurrent_per_model: 16, tool_timeout: Duration::from_secs(30) }
+        KernelConfig {
+            policy: Policy::Fifo,
+            max_concurrent_per_model: 16,
+            tool_timeout: Duration::from_secs(30),
+            sandbox_limits: agentos_sandbox::Limits::default(),
+            python: None,
+            allow_unsafe: false,
+            offered_actions: 5,
+        }
     }
 }
 
 type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 
 pub(crate) struct KernelInner {
+    pub(crate) config: KernelConfig,
     pub(crate) storage: Storage,
     pub(crate) scheduler: Scheduler,
     pub(crate) tools: ToolRegistry,
@@ -173,6 +258,13 @@ impl KernelBuilder {
         self
     }
 
+    /// Lets code sandboxes start where this machine lacks a confinement mechanism
+    /// ([`KernelConfig::allow_unsafe`], `--unsafe-sandbox`), keeping the rest of the config.
+    pub fn allow_unsafe_sandbox(mut self, allow: bool) -> Self {
+        self.config.allow_unsafe = allow;
+        self
+    }
+
     /// Sets the person who answers questions and approvals (default: [`Nobody`]).
     pub fn operator(mut self, operator: Arc<dyn Operator>) -> Self {
         self.operator = operator;
@@ -193,6 +285,7 @@ impl KernelBuilder {
         }
         Ok(Kernel {
             inner: Arc::new(KernelInner {
+                config: self.config.clone(),
                 storage: self.storage,
                 scheduler: Scheduler::new(self.config.policy, self.config.max_concurrent_per_model),
                 tools,
@@ -252,8 +345,15 @@ impl Kernel {
         Ok(agent)
     }
 
-    /// Ends a run: records how it ended, tells the watchers, and returns its status.
+    /// Ends a run: shuts its code sandbox down, keeps the functions a successful code run wrote
+    /// in the action library and records how the functions it was offered served it (see
+    /// [`Agent::retrieve_actions`]), records how it ended, tells the watchers, and returns its
+    /// status.
     pub async fn finish(&self, agent: &Agent, ending: Ending) -> Result<&'static str, KernelError> {
+        let used_code = agent.close_code().await;
+        if used_code && matches!(ending, Ending::Finished(_) | Ending::Failed(_)) {
+            self.update_library(agent, matches!(ending, Ending::Finished(_))).await?;
+        }
         let status = ending.status();
         let output = match ending {
             Ending::Finished(text) | Ending::Failed(text) => text,

@@ -84,6 +84,30 @@ CREATE TABLE episodes (
     updated_at TEXT NOT NULL,
     UNIQUE (benchmark, strategy, task)
 );
+"#, r#"
+-- The action library (crate::actions): top-level functions agents wrote in the code cells of
+-- runs that finished, one per name (a newer definition replaces the older). `uses` counts the runs
+-- that were offered the function and called it, `successes` those of them that finished;
+-- `action_uses` holds one row per run the function was offered to.
+CREATE TABLE actions (
+    key         INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    signature   TEXT NOT NULL,
+    docstring   TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    created_run TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    uses        INTEGER NOT NULL DEFAULT 0,
+    successes   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE action_uses (
+    action    INTEGER NOT NULL REFERENCES actions(key) ON DELETE CASCADE,
+    run       INTEGER NOT NULL REFERENCES runs(key),
+    called    INTEGER NOT NULL,
+    succeeded INTEGER NOT NULL,
+    PRIMARY KEY (action, run)
+);
 "#];
 
 /// Why a storage operation failed.
@@ -183,7 +207,13 @@ enum Write {
         status: String,
         output: Option<String>,
     },
+    /// Statements of another part of the crate (see [`Storage::write_with`]), applied in a
+    /// savepoint so that they land together or not at all.
+    With(Box<Statements>),
 }
+
+/// Writes that another module of the crate applies to a connection, as one unit.
+type Statements = dyn Fn(&Connection) -> rusqlite::Result<()> + Send;
 
 struct Job {
     write: Write,
@@ -274,6 +304,15 @@ impl Storage {
         self.write(write).await
     }
 
+    /// Runs `statements` in the next group transaction, as one unit: if one fails, none of them
+    /// lands (the rest of the group is unaffected). For tables of other modules of this crate.
+    pub(crate) async fn write_with(
+        &self,
+        statements: impl Fn(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        self.write(Write::With(Box::new(statements))).await
+    }
+
     /// Records an event of a run.
     pub async fn record_event(&self, run: &RunId, kind: &str, payload: Value) -> Result<(), StorageError> {
         self.write(Write::Event { run: run.clone(), kind: kind.to_string(), payload }).await
@@ -285,7 +324,8 @@ impl Storage {
         self.write(Write::Status { run: run.clone(), status: status.to_string(), output }).await
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
+    /// Runs `f` on the read connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
         let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn).map_err(|source| StorageError::Sqlite { path: self.path.display().to_string(), source })
     }
@@ -356,7 +396,8 @@ impl Storage {
         rows.into_iter().map(|(k, p)| serde_json::from_str(&p).map(|v| (k, v)).map_err(|e| self.corrupt("events", e.to_string()))).collect()
     }
 
-    fn corrupt(&self, table: &'static str, reason: String) -> StorageError {
+    /// The error for a row of `table` that does not decode.
+    pub(crate) fn corrupt(&self, table: &'static str, reason: String) -> StorageError {
         StorageError::Corrupt { path: self.path.display().to_string(), table, reason }
     }
 
@@ -476,6 +517,8 @@ fn encode_step(kind: &StepKind, base: Option<(u64, &ChatRequest)>) -> (String, S
         StepKind::Model { request, response } => (encode_request(request, base), serde_json::to_string(response)),
         StepKind::Tool { call, result } => (serde_json::to_string(call), serde_json::to_string(result)),
         StepKind::AskUser { question, answer } => (serde_json::to_string(question), serde_json::to_string(answer)),
+        StepKind::Code { code, output } => (serde_json::to_string(code), serde_json::to_string(output)),
+        StepKind::Library { query, functions } => (serde_json::to_string(query), serde_json::to_string(functions)),
     };
     (pair.0.expect("step request serializes"), pair.1.expect("step result serializes"))
 }
@@ -488,6 +531,8 @@ fn decode_step(kind: &str, request: &str, result: &str, earlier: &HashMap<u64, C
         "model" => Ok(StepKind::Model { request: decode_request(request, earlier)?, response: de(result)? }),
         "tool" => Ok(StepKind::Tool { call: de(request)?, result: de(result)? }),
         "ask_user" => Ok(StepKind::AskUser { question: de(request)?, answer: de(result)? }),
+        "code" => Ok(StepKind::Code { code: de(request)?, output: de(result)? }),
+        "library" => Ok(StepKind::Library { query: de(request)?, functions: de(result)? }),
         other => Err(format!("unknown step kind `{other}`")),
     }
 }
@@ -561,6 +606,16 @@ fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
             }
             let event = serde_json::json!({ "status": status, "output": output });
             apply(conn, &Write::Event { run: run.clone(), kind: "status".into(), payload: event })?;
+        }
+        Write::With(statements) => {
+            conn.execute_batch("SAVEPOINT write_with")?;
+            match statements(conn) {
+                Ok(()) => conn.execute_batch("RELEASE write_with")?,
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK TO write_with; RELEASE write_with")?;
+                    return Err(e);
+                }
+            }
         }
     }
     Ok(())

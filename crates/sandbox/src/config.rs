@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use agentos_core::ToolSpec;
+use agentos_core::{FunctionDefinition, ToolSpec};
 
 /// Resource limits of one sandboxed interpreter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,11 +64,17 @@ pub struct SandboxConfig {
     /// Start even when the kernel lacks a confinement mechanism (`--unsafe-sandbox`); the
     /// [`IsolationReport`](crate::IsolationReport) then lists what is missing.
     pub allow_unsafe: bool,
+    /// Functions of an action library, defined (from their [`source`](FunctionDefinition::source))
+    /// in every interpreter this sandbox starts, before its first execution and again after each
+    /// restart, after the tools (a function named like a tool is skipped). Calls to them are
+    /// counted per execution ([`Execution::library_calls`](crate::Execution::library_calls)); one
+    /// whose definition fails is left out and named in [`Sandbox::library_failures`](crate::Sandbox::library_failures).
+    pub library: Vec<FunctionDefinition>,
 }
 
 impl SandboxConfig {
-    /// A config for `work_dir` with the default limits, no tools, no extra environment and no
-    /// unsafe fallback.
+    /// A config for `work_dir` with the default limits, no tools, no library, no extra
+    /// environment and no unsafe fallback.
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
         SandboxConfig {
             work_dir: work_dir.into(),
@@ -77,6 +83,7 @@ impl SandboxConfig {
             env: Vec::new(),
             tools: Vec::new(),
             allow_unsafe: false,
+            library: Vec::new(),
         }
     }
 }

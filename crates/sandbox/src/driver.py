@@ -3,8 +3,13 @@
 Runs inside the sandboxed interpreter and turns it into a notebook kernel driven by the host over
 file descriptor 3 (a Unix socket): each frame is a 4-byte big-endian length and a JSON object.
 
-Host to driver:  init {tools, output_limit} | exec {code} | reply {id, ok, text}
-Driver to host:  ready | call {id, name, arguments} | done {value, exception, final_answer}
+Host to driver:  init {tools, library, output_limit} | exec {code} | reply {id, ok, text}
+Driver to host:  ready {library_failures} | call {id, name, arguments}
+                 | done {value, exception, final_answer, functions, library_calls}
+
+`functions` are the top-level functions a cell defined (name, signature, docstring, source), for
+the host's action library; `library` holds such functions from earlier runs, defined at start and
+wrapped so that `library_calls` can count, per cell, how often each was called.
 
 Output of the code goes to the real file descriptors 1 and 2, which the host reads and caps; the
 driver never writes to them, so nothing the code prints can be mistaken for a frame.
@@ -12,6 +17,7 @@ driver never writes to them, so nothing the code prints can be mistaken for a fr
 
 import ast
 import builtins
+import functools
 import json
 import linecache
 import os
@@ -24,7 +30,7 @@ import types
 _FD = 3
 _DRIVER_FILE = "<agentos-driver>"
 _lock = threading.Lock()
-_state = {"final": None, "calls": 0, "cells": 0, "limit": 16384}
+_state = {"final": None, "calls": 0, "cells": 0, "limit": 16384, "library_calls": {}}
 # The code runs in a real __main__ module, so pickle, dataclasses and typing find what it defines.
 _main_module = types.ModuleType("__main__")
 _main_module.__builtins__ = builtins
@@ -114,6 +120,8 @@ def _tool_function(spec):
             if key in arguments:
                 raise TypeError(f"{name}() got multiple values for argument {key!r}")
             arguments[key] = value
+        # An optional parameter given as None is left out, so that the tool's default applies.
+        arguments = {key: value for key, value in arguments.items() if value is not None or key in required}
         return _call(name, arguments)
 
     lines = [spec.get("description") or ""]
@@ -126,6 +134,73 @@ def _tool_function(spec):
     tool.__name__ = tool.__qualname__ = name
     tool.__doc__ = "\n".join(lines) + "\nReturns the tool's result as a string; raises ToolError if the tool refuses or fails."
     return tool
+
+
+def _counted(name, function):
+    """`function`, wrapped so that each call adds one to this cell's count for `name`."""
+
+    @functools.wraps(function)
+    def counted(*args, **kwargs):
+        calls = _state["library_calls"]
+        calls[name] = calls.get(name, 0) + 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def _define_library(functions):
+    """Defines each library function from its source; returns {name: error} for those that failed."""
+    failures = {}
+    for spec in functions:
+        name, source = spec["name"], spec["source"]
+        if name in _namespace:
+            failures[name] = "its name is taken by a tool or the sandbox's own function"
+            continue
+        filename = f"<library:{name}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            exec(compile(source, filename, "exec"), _namespace)
+            function = _namespace.get(name)
+            if not callable(function):
+                raise TypeError(f"its source does not define a function named {name}")
+        except BaseException as exc:
+            _namespace.pop(name, None)
+            failures[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            continue
+        _namespace[name] = _counted(name, function)
+    return failures
+
+
+def _definitions(tree, code, filename):
+    """The top-level functions of a cell that the cell itself bound to their names."""
+    import inspect  # only cells that define functions pay for it
+
+    lines = code.splitlines(True)
+    found = {}
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        function = _namespace.get(node.name)
+        try:
+            unwrapped = inspect.unwrap(function)
+        except BaseException:
+            continue
+        code_object = getattr(unwrapped, "__code__", None)
+        if code_object is None or code_object.co_filename != filename:
+            continue  # the statement did not run, or the name was bound to something else later
+        start = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list])
+        try:
+            signature = node.name + str(inspect.signature(function))
+        except (TypeError, ValueError):
+            signature = node.name + "(...)"
+        found.pop(node.name, None)
+        found[node.name] = {
+            "name": node.name,
+            "signature": signature,
+            "docstring": ast.get_docstring(node) or "",
+            "source": "".join(lines[start - 1 : node.end_lineno]),
+        }
+    return list(found.values())
 
 
 def _without_driver_frames(exc):
@@ -160,6 +235,7 @@ def _run(code):
     filename = f"<cell-{_state['cells']}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     _state["final"] = None
+    _state["library_calls"] = {}
     frame = {"type": "done"}
     try:
         tree = ast.parse(code, filename, "exec")
@@ -191,6 +267,14 @@ def _run(code):
             pass
     if _state["final"] is not None:
         frame["final_answer"] = _clip(_state["final"])
+    if _state["library_calls"]:
+        frame["library_calls"] = _state["library_calls"]
+    try:
+        functions = _definitions(tree, code, filename)
+    except BaseException:  # e.g. MemoryError: the cell's own result matters more
+        functions = []
+    if functions:
+        frame["functions"] = functions
     return frame
 
 
@@ -203,7 +287,8 @@ def _main():
     _namespace["ToolError"] = ToolError
     for spec in init["tools"]:
         _namespace[spec["name"]] = _tool_function(spec)
-    _write_frame({"type": "ready"})
+    failures = _define_library(init.get("library") or [])
+    _write_frame({"type": "ready", "library_failures": failures})
     while True:
         request = _read_frame()
         if request["type"] != "exec":

@@ -1,6 +1,7 @@
 //! One running interpreter process: starting it confined, and the framed conversation with its
 //! driver while its stdout and stderr are read on the side.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
@@ -134,6 +135,8 @@ pub(crate) struct Interpreter {
     frames: FrameReader,
     /// An exec frame was sent and its `done` frame not yet read.
     pub in_cell: bool,
+    /// The library functions the driver could not define, by name, with why.
+    pub library_failures: BTreeMap<String, String>,
     protocol_open: bool,
     stdout_open: bool,
     stderr_open: bool,
@@ -186,6 +189,7 @@ impl Interpreter {
             stderr: async_fd(stderr_read)?,
             frames: FrameReader::default(),
             in_cell: false,
+            library_failures: BTreeMap::new(),
             protocol_open: true,
             stdout_open: true,
             stderr_open: true,
@@ -198,10 +202,13 @@ impl Interpreter {
     async fn handshake(&mut self, config: &SandboxConfig) -> Result<(), SandboxError> {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut streams = Streams::new(config.limits.output_bytes.max(4096));
-        let init = encode(&HostFrame::Init { tools: &config.tools, output_limit: config.limits.output_bytes });
+        let init = encode(&HostFrame::Init { tools: &config.tools, library: &config.library, output_limit: config.limits.output_bytes });
         let failure = match self.send(&init, deadline).await {
             Sent::Done => match self.next_event(&mut streams, deadline).await {
-                Event::Frame(DriverFrame::Ready {}) => return Ok(()),
+                Event::Frame(DriverFrame::Ready { library_failures }) => {
+                    self.library_failures = library_failures;
+                    return Ok(());
+                }
                 Event::Frame(other) => format!("it answered the handshake with {other:?}"),
                 Event::Closed => self.died().await.to_string(),
                 Event::Deadline => format!("it did not answer within {} s", START_TIMEOUT.as_secs()),

@@ -1,6 +1,8 @@
 //! The frames host and driver exchange: a 4-byte big-endian length, then a JSON object.
 
-use agentos_core::ToolSpec;
+use std::collections::BTreeMap;
+
+use agentos_core::{FunctionDefinition, ToolSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,8 +15,9 @@ pub(crate) const MAX_FRAME_BYTES: usize = 64 << 20;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum HostFrame<'a> {
-    /// The first frame: the tools to define and the size each output is cut to.
-    Init { tools: &'a [ToolSpec], output_limit: usize },
+    /// The first frame: the tools and library functions to define and the size each output is
+    /// cut to.
+    Init { tools: &'a [ToolSpec], library: &'a [FunctionDefinition], output_limit: usize },
     /// Run `code` as the next cell.
     Exec { code: &'a str },
     /// The answer to call `id`: the tool's output when `ok`, else its error.
@@ -25,12 +28,15 @@ pub(crate) enum HostFrame<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum DriverFrame {
-    /// The driver is listening.
-    Ready {},
+    /// The driver is listening; the library functions it could not define, by name, with why.
+    Ready {
+        #[serde(default)]
+        library_failures: BTreeMap<String, String>,
+    },
     /// The code called a host tool.
     Call { id: u64, name: String, arguments: Value },
     /// The cell finished.
-    Done(Done),
+    Done(Box<Done>),
 }
 
 /// How a cell finished.
@@ -39,6 +45,12 @@ pub(crate) struct Done {
     pub value: Option<Clipped>,
     pub exception: Option<RaisedException>,
     pub final_answer: Option<Clipped>,
+    /// The top-level functions the cell defined.
+    #[serde(default)]
+    pub functions: Vec<FunctionDefinition>,
+    /// Calls of library functions during the cell, by name.
+    #[serde(default)]
+    pub library_calls: BTreeMap<String, u32>,
 }
 
 /// An exception the cell raised.
@@ -111,7 +123,7 @@ mod tests {
             }
         }
         assert!(matches!(&frames[0], DriverFrame::Call { id: 1, name, .. } if name == "add"));
-        assert!(matches!(&frames[1], DriverFrame::Done(Done { value: Some(v), .. }) if v.head == "2"));
+        assert!(matches!(&frames[1], DriverFrame::Done(done) if done.value.as_ref().is_some_and(|v| v.head == "2")));
     }
 
     #[test]

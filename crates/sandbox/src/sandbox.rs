@@ -1,10 +1,12 @@
 //! The sandboxed interpreter and its executions.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentos_core::FunctionDefinition;
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -164,6 +166,13 @@ pub struct Execution {
     pub restarted: bool,
     /// How many host tools the code called.
     pub tool_calls: u32,
+    /// The top-level functions the code defined (`def` and `async def` statements of the cell
+    /// itself, not nested ones), each with its signature, docstring and source, in the order of
+    /// the cell; a name defined twice is reported once, as last defined.
+    pub functions: Vec<FunctionDefinition>,
+    /// How often the code called each function of the config's
+    /// [`library`](crate::SandboxConfig::library), by name (functions not called are absent).
+    pub library_calls: BTreeMap<String, u32>,
     /// Wall-clock time of the execution, tool calls included.
     pub duration: Duration,
 }
@@ -296,6 +305,12 @@ impl Sandbox {
         self.restarts
     }
 
+    /// The functions of the config's [`library`](crate::SandboxConfig::library) the interpreter
+    /// could not define, by name, with the error (empty when all were defined).
+    pub fn library_failures(&self) -> BTreeMap<String, String> {
+        self.interpreter.as_ref().map(|interpreter| interpreter.library_failures.clone()).unwrap_or_default()
+    }
+
     /// Runs `code` as the next cell of the notebook, answering its tool calls with `tools`.
     ///
     /// Whatever the code does comes back as an [`Execution`]; `Err` means the host could not
@@ -326,7 +341,7 @@ impl Sandbox {
                 Sent::Deadline => break Err(Interruption::TimedOut { limit: limits.timeout }),
             }
             match interpreter.next_event(&mut streams, deadline).await {
-                Event::Frame(DriverFrame::Done(done)) => break Ok(done),
+                Event::Frame(DriverFrame::Done(done)) => break Ok(*done),
                 Event::Frame(DriverFrame::Call { id, name, arguments }) => {
                     execution.tool_calls += 1;
                     let asked = Instant::now();
@@ -338,7 +353,7 @@ impl Sandbox {
                     };
                     outgoing = encode(&HostFrame::Reply { id, ok, text });
                 }
-                Event::Frame(DriverFrame::Ready {}) => {
+                Event::Frame(DriverFrame::Ready { .. }) => {
                     break Err(Interruption::ProtocolViolation { detail: "a second `ready` frame in the middle of an execution".into() })
                 }
                 Event::Closed => break Err(interpreter.died().await),
@@ -353,6 +368,8 @@ impl Sandbox {
                 let render = |clipped: Clipped| clipped.render(limits.output_bytes);
                 execution.value = done.value.map(render);
                 execution.final_answer = done.final_answer.map(render);
+                execution.functions = done.functions;
+                execution.library_calls = done.library_calls;
                 execution.exception = done.exception.map(|raised| Exception {
                     type_name: raised.type_name,
                     message: render(raised.message),

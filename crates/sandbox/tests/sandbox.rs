@@ -122,6 +122,83 @@ async fn host_tools_are_python_functions_answered_by_the_handler() {
     assert!(exception.message.contains("JSON values"), "{}", exception.message);
 }
 
+/// Answers every call with its arguments, as JSON.
+struct Echo;
+
+#[async_trait::async_trait]
+impl agentos_sandbox::ToolHandler for Echo {
+    async fn call(&self, _name: &str, arguments: serde_json::Value) -> Result<String, String> {
+        Ok(arguments.to_string())
+    }
+}
+
+#[tokio::test]
+async fn an_optional_tool_parameter_given_as_none_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let parameters = serde_json::json!({
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["path"]
+    });
+    config.tools = vec![agentos_core::ToolSpec { name: "head".into(), description: "First lines.".into(), parameters }];
+    let mut sandbox = start(config).await;
+    let execution = sandbox.execute("[head('a.txt', None), head('a.txt', limit=3), head(None)]", &Echo).await.unwrap();
+    let want = r#"['{"path":"a.txt"}', '{"limit":3,"path":"a.txt"}', '{"path":null}']"#;
+    assert_eq!(execution.value.as_deref(), Some(want), "a required parameter keeps its None for the tool to refuse");
+}
+
+#[tokio::test]
+async fn each_execution_reports_the_top_level_functions_it_defined() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sandbox = start(config(dir.path())).await;
+    let code =
+        "import functools\n\ndef helper(x, *, scale=2):\n    \"\"\"Scales x.\n\n    Twice by default.\"\"\"\n    return x * scale\n\n\
+                @functools.lru_cache\ndef cached(n):\n    return n\n\nif False:\n    def never():\n        pass\n\n\
+                def rebound():\n    pass\nrebound = 3\n\ndef outer():\n    def nested():\n        pass\n\nasync def later(): pass\n";
+    let execution = sandbox.execute(code, &NoTools).await.unwrap();
+    assert!(execution.succeeded(), "{execution}");
+    let names: Vec<&str> = execution.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["helper", "cached", "outer", "later"], "defined by this cell, top level only, still bound");
+    let helper = &execution.functions[0];
+    assert_eq!((helper.signature.as_str(), helper.docstring.as_str()), ("helper(x, *, scale=2)", "Scales x.\n\nTwice by default."));
+    assert!(helper.source.starts_with("def helper(x, *, scale=2):") && helper.source.ends_with("return x * scale\n"), "{helper:?}");
+    assert!(execution.functions[1].source.starts_with("@functools.lru_cache\ndef cached(n):"), "decorators belong to the source");
+    let execution = sandbox.execute("def helper(x):\n    return x\nraise ValueError('after the def')", &NoTools).await.unwrap();
+    assert_eq!(execution.functions.len(), 1, "a def that ran counts even if the cell raised later: {execution}");
+    assert!(sandbox.execute("helper(1)", &NoTools).await.unwrap().functions.is_empty(), "calling defines nothing");
+}
+
+#[tokio::test]
+async fn library_functions_are_defined_at_start_and_after_a_restart_and_their_calls_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.timeout = Duration::from_millis(500);
+    config.tools = vec![add_spec()];
+    let function =
+        |name: &str, source: &str| agentos_core::FunctionDefinition { name: name.into(), source: source.into(), ..Default::default() };
+    config.library = vec![
+        function("double", "def double(n):\n    \"\"\"Twice n.\"\"\"\n    return 2 * n\n"),
+        function("quadruple", "def quadruple(n):\n    return double(double(n))\n"),
+        function("broken", "def broken(:\n"),
+        function("add", "def add(a, b):\n    return 0\n"),
+    ];
+    let mut sandbox = start(config).await;
+    let failures = sandbox.library_failures();
+    assert_eq!(failures.keys().collect::<Vec<_>>(), ["add", "broken"], "{failures:?}");
+    assert!(failures["broken"].contains("SyntaxError") && failures["add"].contains("taken by a tool"), "{failures:?}");
+    let execution = sandbox.execute("quadruple(3) + double(1) + int(add(1, 1))", &Adder).await.unwrap();
+    assert_eq!(execution.value.as_deref(), Some("16"), "the tool keeps its name: {execution}");
+    assert_eq!(execution.library_calls, [("double".to_string(), 3), ("quadruple".to_string(), 1)].into());
+    assert!(execution.functions.is_empty(), "library functions are not the cell's definitions");
+    let execution = sandbox.execute("double.__doc__", &NoTools).await.unwrap();
+    assert_eq!((execution.value.as_deref(), execution.library_calls.len()), (Some("'Twice n.'"), 0), "counts are per execution");
+    let execution = sandbox.execute("while True: pass", &NoTools).await.unwrap();
+    assert!(execution.timed_out() && execution.restarted, "{execution}");
+    let execution = sandbox.execute("double(21)", &NoTools).await.unwrap();
+    assert_eq!(execution.value.as_deref(), Some("42"), "a fresh interpreter defines the library again: {execution}");
+}
+
 #[tokio::test]
 async fn final_answer_records_the_answer_and_ends_the_execution() {
     let dir = tempfile::tempdir().unwrap();

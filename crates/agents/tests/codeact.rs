@@ -1,0 +1,338 @@
+//! CodeAct and its action library over the real kernel (SQLite journal, tool registry, access
+//! manager) and a real sandboxed Python, with scripted models: multi-step work on a CSV with
+//! variables kept between cells, bad code as observations, code refused without the capability,
+//! tools called from Python journaled and access-checked, resume after a kill, and functions kept
+//! by one run, retrieved and used by the next.
+
+use agentos_agents::{drive, ReAct};
+use agentos_core::{CodeOutput, StepKind, ToolSpec, Trajectory};
+use agentos_kernel::{ActionMode, Agent, Capabilities, Ending, Kernel, KernelConfig, RunSpec, Storage, Tool, ToolContext, ToolError};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `note(text)` answers `noted <text>` and counts its calls: a tool with a side effect.
+struct Note(Arc<AtomicUsize>);
+
+#[async_trait]
+impl Tool for Note {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "note".into(),
+            description: "Writes a note.".into(),
+            parameters: json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+        }
+    }
+    async fn call(&self, args: Value, _: &ToolContext) -> Result<String, ToolError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("noted {}", args["text"].as_str().unwrap_or("?")))
+    }
+}
+
+/// `secret()`: registered, never granted in these tests.
+struct Secret;
+
+#[async_trait]
+impl Tool for Secret {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec { name: "secret".into(), description: "Reveals a secret.".into(), parameters: json!({"type": "object"}) }
+    }
+    async fn call(&self, _: Value, _: &ToolContext) -> Result<String, ToolError> {
+        panic!("a tool that was not granted ran")
+    }
+}
+
+const PRICES: &str = "item,price\napple,1.5\npear,2.5\nmelon,5.0\n";
+
+struct Setup {
+    kernel: Kernel,
+    notes: Arc<AtomicUsize>,
+    work: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// A kernel with `note` and `secret`, cells limited to 2 s, and a work directory holding
+/// prices.csv.
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(work.join("prices.csv"), PRICES).unwrap();
+    let notes = Arc::new(AtomicUsize::new(0));
+    let mut config = KernelConfig::default();
+    config.sandbox_limits.timeout = Duration::from_secs(2);
+    let kernel = Kernel::builder(Storage::open(dir.path().join("agentos.db")).unwrap())
+        .config(config)
+        .tool(Arc::new(Note(notes.clone())))
+        .tool(Arc::new(Secret))
+        .build()
+        .unwrap();
+    Setup { kernel, notes, work, dir }
+}
+
+impl Setup {
+    /// A code-mode ReAct run of `task` on the scripted model `script` (saved as `name`), with
+    /// `note` granted and code execution allowed in the work directory.
+    fn spec(&self, name: &str, script: Value, task: &str) -> RunSpec {
+        let path = self.dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, script.to_string()).unwrap();
+        RunSpec {
+            task: task.into(),
+            strategy: "react".into(),
+            model: format!("scripted:{}", path.display()),
+            max_steps: 6,
+            capabilities: Capabilities {
+                tools: ["note".to_string()].into(),
+                paths: vec![self.work.clone()],
+                code: true,
+                ..Default::default()
+            },
+            budget: Default::default(),
+            priority: 0,
+            temperature: None,
+            roles: Default::default(),
+            actions: ActionMode::Code,
+        }
+    }
+
+    async fn run(&self, spec: RunSpec) -> (Agent, Ending) {
+        self.kernel.model(&spec.model).unwrap();
+        let agent = self.kernel.start(spec).await.unwrap();
+        let ending = drive(&self.kernel, &agent, &ReAct).await.unwrap();
+        (agent, ending)
+    }
+
+    fn trajectory(&self, agent: &Agent) -> Trajectory {
+        self.kernel.trajectory(agent.run().as_str()).unwrap()
+    }
+
+    fn events(&self, agent: &Agent, kind: &str) -> Vec<Value> {
+        self.kernel.storage().events(agent.run()).unwrap().into_iter().filter(|(k, _)| k == kind).map(|(_, p)| p).collect()
+    }
+}
+
+/// A reply that runs `code`.
+fn cell(code: &str) -> Value {
+    json!({ "content": format!("Next step.\n```python\n{code}\n```") })
+}
+
+/// A reply that runs `code` when the last observation contains `when`.
+fn cell_when(when: &str, code: &str) -> Value {
+    json!({ "when": when, "content": format!("```python\n{code}\n```") })
+}
+
+/// Each code step of a trajectory: (seq, code, output).
+fn code_steps(t: &Trajectory) -> Vec<(u64, &str, &CodeOutput)> {
+    t.steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Code { code, output } => Some((s.seq, code.as_str(), output)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kinds(t: &Trajectory) -> Vec<&'static str> {
+    t.steps.iter().map(|s| s.kind.name()).collect()
+}
+
+#[tokio::test]
+async fn codeact_computes_a_csv_statistic_over_cells_that_share_their_variables() {
+    let s = setup();
+    let script = json!([
+        cell("import csv\nwith open('prices.csv') as f:\n    rows = list(csv.DictReader(f))\nprint(len(rows), 'rows')"),
+        cell_when("3 rows", "prices = [float(r['price']) for r in rows]\nmean = sum(prices) / len(prices)\nmean"),
+        cell_when("[value]\n3.0", "final_answer(f'{mean:.2f} (most expensive: {max(rows, key=lambda r: float(r[\"price\"]))[\"item\"]})')"),
+    ]);
+    let (agent, ending) = s.run(s.spec("csv", script, "What is the mean price in prices.csv, and which item costs most?")).await;
+    assert_eq!(ending, Ending::Finished("3.00 (most expensive: melon)".into()));
+    let t = s.trajectory(&agent);
+    assert_eq!(kinds(&t), ["library", "model", "code", "model", "code", "model", "code"]);
+    let cells = code_steps(&t);
+    assert_eq!(cells[0].2.stdout, "3 rows\n");
+    assert_eq!(cells[1].2.value.as_deref(), Some("3.0"), "`rows` from the first cell is still defined");
+    assert_eq!(cells[2].2.final_answer.as_deref(), Some("3.00 (most expensive: melon)"));
+    let StepKind::Model { request, .. } = &t.steps[3].kind else { panic!("a model step") };
+    let system = request.messages[0].content();
+    assert!(system.contains("def note(text: str) -> str:") && system.contains("def final_answer(answer):"), "{system}");
+    assert_eq!(request.messages.last().unwrap().content(), "Observation:\n[stdout]\n3 rows", "the observation goes back as a message");
+}
+
+#[tokio::test]
+async fn bad_code_comes_back_as_observations_and_the_run_goes_on() {
+    let s = setup();
+    let script = json!([
+        cell("def broken(:\n    pass"),
+        cell_when("SyntaxError", "while True:\n    pass"),
+        cell_when("time limit", "x = 1\n1 / 0"),
+        cell_when("ZeroDivisionError", "print('still here')"),
+        json!({ "when": "still here", "content": "I am not sure what to do." }),
+        json!({ "when": "no code block", "content": "The code recovered.\nAnswer: recovered" }),
+    ]);
+    let (agent, ending) = s.run(s.spec("bad", script, "Survive bad code.")).await;
+    assert_eq!(ending, Ending::Finished("recovered".into()), "a stated answer without code ends the run");
+    let t = s.trajectory(&agent);
+    let cells = code_steps(&t);
+    assert_eq!(cells.len(), 4);
+    assert!(cells[0].2.exception.as_deref().is_some_and(|e| e.contains("SyntaxError")), "{:?}", cells[0].2);
+    assert!(cells[1].2.interruption.as_deref().is_some_and(|i| i.contains("time limit")) && cells[1].2.restarted);
+    assert!(cells[1].2.observation.contains("[restarted]"), "the model is told its state is gone: {}", cells[1].2);
+    assert!(cells[2].2.exception.as_deref().is_some_and(|e| e.contains("ZeroDivisionError: division by zero")));
+    assert!(cells[3].2.succeeded() && cells[3].2.stdout == "still here\n");
+}
+
+#[tokio::test]
+async fn code_is_refused_without_the_capability_and_the_refusal_recorded() {
+    let s = setup();
+    let script = json!([cell("open('ran.txt', 'w').write('ran')"), json!({ "when": "may not run code", "content": "Answer: refused" }),]);
+    let mut spec = s.spec("denied", script, "Try to run code.");
+    spec.capabilities.code = false;
+    let (agent, ending) = s.run(spec).await;
+    assert_eq!(ending, Ending::Finished("refused".into()));
+    let t = s.trajectory(&agent);
+    let StepKind::Library { functions, .. } = &t.steps[0].kind else { panic!("the library step comes first") };
+    assert!(functions.is_empty(), "no library for a run that may not run code");
+    let cells = code_steps(&t);
+    assert!(cells[0].2.denied.as_deref().is_some_and(|d| d.starts_with("permission denied")), "{:?}", cells[0].2);
+    assert!(!s.work.join("ran.txt").exists(), "nothing ran");
+    let denied = s.events(&agent, "denied");
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["call"]["name"], "execute_code");
+}
+
+#[tokio::test]
+async fn tools_called_from_python_are_journaled_as_tool_steps_and_access_checked() {
+    let s = setup();
+    let code = "print(note('from python'))\n\
+                try:\n    secret()\nexcept NameError as e:\n    print('not offered:', e)\n\
+                try:\n    final_answer.__globals__['_call']('secret', {})\nexcept ToolError as e:\n    print('refused:', e)";
+    let script = json!([cell(code), cell_when("refused:", "final_answer('done')")]);
+    let (agent, ending) = s.run(s.spec("tools", script, "Use the tools.")).await;
+    assert_eq!(ending, Ending::Finished("done".into()));
+    let t = s.trajectory(&agent);
+    assert_eq!(kinds(&t), ["library", "model", "code", "tool", "tool", "model", "code"]);
+    let (seq, _, output) = code_steps(&t)[0];
+    assert_eq!((seq, output.tool_calls), (2, 2), "the cell's two calls are the steps right after it");
+    assert!(
+        output.stdout.starts_with("noted from python\nnot offered: name 'secret' is not defined\nrefused: permission denied"),
+        "{output}"
+    );
+    let calls: Vec<(&str, bool)> = t
+        .steps
+        .iter()
+        .filter_map(|st| match &st.kind {
+            StepKind::Tool { call, result } => Some((call.name.as_str(), result.is_error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, [("note", false), ("secret", true)]);
+    assert_eq!(s.notes.load(Ordering::SeqCst), 1);
+    let denied = s.events(&agent, "denied");
+    assert_eq!((denied.len(), &denied[0]["call"]["name"]), (1, &json!("secret")));
+}
+
+#[tokio::test]
+async fn a_run_killed_after_a_cell_resumes_without_rerunning_it_and_keeps_its_variables() {
+    let s = setup();
+    let script = json!([
+        cell("x = 41\nwith open('log.txt', 'a') as f:\n    f.write('cell\\n')\nprint(note('once'))"),
+        json!({ "content": "```python\nfinal_answer(x + 1)\n```", "delay_ms": 3000 }),
+    ]);
+    let spec = s.spec("resume", script, "Keep x.");
+    s.kernel.model(&spec.model).unwrap();
+    let agent = s.kernel.start(spec).await.unwrap();
+    let killed = tokio::time::timeout(Duration::from_millis(1500), drive(&s.kernel, &agent, &ReAct)).await;
+    assert!(killed.is_err(), "the run is killed while its second model call is in flight");
+    drop(agent); // the process dies with its sandbox
+    assert_eq!(s.notes.load(Ordering::SeqCst), 1);
+
+    let snapshot = s.kernel.snapshot(&snapshot_run(&s)).unwrap();
+    let recorded = snapshot.steps.len();
+    assert_eq!(recorded, 4, "library, model, code and the cell's tool call");
+    let restored = s.kernel.restore(snapshot).await.unwrap();
+    assert_eq!(drive(&s.kernel, &restored, &ReAct).await.unwrap(), Ending::Finished("42".into()), "x survived the kill");
+    assert_eq!(s.notes.load(Ordering::SeqCst), 1, "the tool called from the replayed cell did not run again");
+    let t = s.trajectory(&restored);
+    assert_eq!(kinds(&t), ["library", "model", "code", "tool", "model", "code"]);
+    assert_eq!(s.events(&restored, "code_restored"), [json!({"cells": 1})]);
+    // The documented cost of rebuilding the state: the code's own file writes happen again.
+    assert_eq!(std::fs::read_to_string(s.work.join("log.txt")).unwrap(), "cell\ncell\n");
+}
+
+/// The id of the only run in the database.
+fn snapshot_run(s: &Setup) -> String {
+    let runs = s.kernel.storage().runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    runs[0].id.to_string()
+}
+
+const COLUMN_MEAN: &str = "def column_mean(path, column):\n    \"\"\"Mean of a CSV column.\"\"\"\n    import csv\n    \
+                           with open(path) as f:\n        values = [float(row[column]) for row in csv.DictReader(f)]\n    \
+                           return sum(values) / len(values)";
+
+#[tokio::test]
+async fn a_function_kept_by_one_run_is_retrieved_offered_and_used_by_a_related_one() {
+    let s = setup();
+    // Run 1 writes column_mean and finishes: the function is kept.
+    let first =
+        json!([cell(&format!("{COLUMN_MEAN}\n\nprint(column_mean('prices.csv', 'price'))")), cell_when("3.0", "final_answer(3.0)"),]);
+    let (agent, ending) = s.run(s.spec("first", first, "What is the mean of the price column in prices.csv?")).await;
+    assert_eq!(ending, Ending::Finished("3.0".into()));
+    let t = s.trajectory(&agent);
+    let defined = &code_steps(&t)[0].2.functions;
+    assert_eq!(defined.iter().map(|f| f.signature.as_str()).collect::<Vec<_>>(), ["column_mean(path, column)"]);
+    let kept = s.kernel.storage().action("column_mean").unwrap().expect("kept after a successful run");
+    assert_eq!((kept.docstring.as_str(), kept.created_run.as_str(), kept.uses), ("Mean of a CSV column.", agent.run().as_str(), 0));
+
+    // Run 2, on a related task, is offered it, sees it in its prompt, and calls it.
+    let second = json!([cell("final_answer(column_mean('prices.csv', 'price'))")]);
+    let (agent, ending) = s.run(s.spec("second", second, "What is the average of the price column of prices.csv?")).await;
+    assert_eq!(ending, Ending::Finished("3.0".into()));
+    let t = s.trajectory(&agent);
+    let StepKind::Library { functions, .. } = &t.steps[0].kind else { panic!("the library step comes first") };
+    assert_eq!(functions.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["column_mean"]);
+    let StepKind::Model { request, .. } = &t.steps[1].kind else { panic!("a model step") };
+    let system = request.messages[0].content();
+    assert!(
+        system.contains("already defined") && system.contains("def column_mean(path, column):\n    \"\"\"Mean of a CSV column.\"\"\""),
+        "{system}"
+    );
+    assert_eq!(code_steps(&t)[0].2.library_calls, [("column_mean".to_string(), 1)].into());
+    let used = s.kernel.storage().action("column_mean").unwrap().unwrap();
+    assert_eq!((used.uses, used.successes, used.offers), (1, 1, 1));
+
+    // Run 3 calls it and defines a helper, then fails: the use counts, the helper is not kept.
+    let third = json!({ "responses": [
+        cell("def median_of(path, column):\n    \"\"\"Median of a CSV column.\"\"\"\n    return 0\nprint(column_mean('prices.csv', 'price'))"),
+        json!({ "content": "I keep thinking." }),
+    ]});
+    let mut spec = s.spec("third", third, "What is the median of the price column of prices.csv?");
+    spec.max_steps = 2;
+    let (_, ending) = s.run(spec).await;
+    assert!(matches!(ending, Ending::Failed(_)), "{ending:?}");
+    assert!(s.kernel.storage().action("median_of").unwrap().is_none(), "a failed run adds no function");
+    let used = s.kernel.storage().action("column_mean").unwrap().unwrap();
+    assert_eq!((used.uses, used.successes, used.offers), (2, 1, 2));
+
+    // An unrelated task is offered nothing.
+    let (agent, _) = s.run(s.spec("fourth", json!([cell("final_answer('hi')")]), "Say hello to the user.")).await;
+    let t = s.trajectory(&agent);
+    let StepKind::Library { functions, .. } = &t.steps[0].kind else { panic!("the library step comes first") };
+    assert!(functions.is_empty(), "{functions:?}");
+}
+
+#[tokio::test]
+async fn strategies_without_code_actions_refuse_a_code_run() {
+    let s = setup();
+    let mut spec = s.spec("cot", json!([{ "content": "Answer: 1" }]), "Count.");
+    spec.strategy = "cot".into();
+    s.kernel.model(&spec.model).unwrap();
+    let agent = s.kernel.start(spec).await.unwrap();
+    let strategy = agentos_agents::strategy("cot").unwrap();
+    let ending = drive(&s.kernel, &agent, strategy.as_ref()).await.unwrap();
+    assert_eq!(ending, Ending::Failed("the strategy `cot` cannot act with `--actions code`; the strategies that can: react".into()));
+    assert!(s.trajectory(&agent).steps.is_empty(), "nothing ran");
+}
