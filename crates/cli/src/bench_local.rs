@@ -51,6 +51,8 @@ pub struct LocalArgs {
 
 /// Prompt tokens of the prompt-speed measurement (llama-bench's default `pp512`).
 const PROMPT_TOKENS: usize = 512;
+/// Repetitions of each speed measurement whose mean is reported (llama-bench's default).
+const REPETITIONS: usize = 3;
 
 /// Runs the benchmark and prints its ratios.
 pub fn local(args: LocalArgs) -> Result<i32> {
@@ -78,8 +80,12 @@ pub fn local(args: LocalArgs) -> Result<i32> {
         ..Default::default()
     };
     engine.generate(&request(0), |_| {})?; // warm-up: page the weights in
-    let alone = engine.generate(&request(1), |_| {})?;
-    let decode = alone.completion_tokens.saturating_sub(1) as f64 / alone.decode_time.as_secs_f64();
+                                           // The mean of three, as llama-bench reports.
+    let mut decode = 0.0;
+    for i in 1..=REPETITIONS {
+        let alone = engine.generate(&request(i), |_| {})?;
+        decode += alone.completion_tokens.saturating_sub(1) as f64 / alone.decode_time.as_secs_f64() / REPETITIONS as f64;
+    }
     let roofline = bandwidth / weights as f64;
     println!(
         "decode alone: {decode:.1} tok/s; roofline {roofline:.1} tok/s ({:.1} GB/s copy bandwidth ÷ {:.2} GB of weights per token): {:.0} % of the roofline",
@@ -88,14 +94,20 @@ pub fn local(args: LocalArgs) -> Result<i32> {
         100.0 * decode / roofline
     );
     let plain = Engine::load(&path, EngineOptions { threads: Some(threads), parallel: 1, prefix_cache: false, ..Default::default() })?;
-    let long = plain.generate(&with_prefix(&plain, PROMPT_TOKENS, "Say yes.", 1)?, |_| {})?;
-    let prompt = long.prompt_tokens as f64 / long.prompt_time.as_secs_f64();
-    println!("prompt: {} tokens in {:.0} ms = {prompt:.1} tok/s", long.prompt_tokens, long.prompt_time.as_secs_f64() * 1e3);
+    let long = with_prefix(&plain, PROMPT_TOKENS, "Say yes.", 1)?;
+    let mut prompt = 0.0;
+    let mut prompt_tokens = 0;
+    for _ in 0..REPETITIONS {
+        let g = plain.generate(&long, |_| {})?;
+        prompt_tokens = g.prompt_tokens;
+        prompt += g.prompt_tokens as f64 / g.prompt_time.as_secs_f64() / REPETITIONS as f64;
+    }
+    println!("prompt: {prompt_tokens} tokens at {prompt:.1} tok/s");
     if let Some(tools) = &peer {
-        let (their_prompt, their_decode) = llama_bench(tools, &path, threads, long.prompt_tokens, args.tokens)?;
+        let (their_prompt, their_decode) = llama_bench(tools, &path, threads, prompt_tokens, args.tokens)?;
         println!(
             "against llama.cpp's llama-bench (pp{} {their_prompt:.1} tok/s, tg{} {their_decode:.1} tok/s): prompt {:.2}×, decode {:.2}×",
-            long.prompt_tokens,
+            prompt_tokens,
             args.tokens,
             prompt / their_prompt,
             decode / their_decode
@@ -224,7 +236,7 @@ fn llama_bench(tools: &Path, model: &Path, threads: usize, prompt: usize, genera
         "-n".into(),
         generate.to_string(),
         "-r".into(),
-        "3".into(),
+        REPETITIONS.to_string(),
         "-o".into(),
         "json".into(),
     ];

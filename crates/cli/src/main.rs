@@ -212,6 +212,10 @@ struct RunArgs {
 const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "read_file"];
 
 fn main() {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`agentos runs list | head`) instead of panicking on a failed print.
+    // SAFETY: called first, before any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
     match runtime.block_on(dispatch(cli)) {

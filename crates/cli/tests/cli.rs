@@ -1,26 +1,15 @@
 //! End-to-end tests of the real `agentos` binary against a real OpenAI-compatible HTTP server on
 //! loopback (the simulated model), with a real SQLite database.
 
+mod common;
+
 use agentos_llm::simulated::{Reply, Script, SimulatedServer};
+use common::{agentos, output, text};
 use serde_json::json;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn agentos(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentos"));
-    cmd.args(args).env("AGENTOS_HOME", home).env_remove("AGENTOS_MODEL").env_remove("AGENTOS_DB").current_dir(home);
-    cmd
-}
-
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// A model that makes `calls` calculator calls (k+1 at turn k), then answers `done`.
 fn counting(calls: usize) -> Script {

@@ -2,22 +2,9 @@
 //! scripted model and a real sandbox, `runs show` rendering code steps, and the action library
 //! commands `actions list / show / rm`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn agentos(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentos"));
-    cmd.args(args).env("AGENTOS_HOME", home).env_remove("AGENTOS_MODEL").env_remove("AGENTOS_DB").current_dir(home);
-    cmd
-}
-
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{agentos, output, text};
 
 /// A scripted model that writes `column_mean` and prints the mean, then answers with it.
 const SCRIPT: &str = r#"[

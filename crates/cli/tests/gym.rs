@@ -2,6 +2,8 @@
 //! AGENTOS_HOME with its SQLite database, the real Game of 24 data, and a scripted model that
 //! answers each puzzle differently.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -12,13 +14,8 @@ fn data() -> PathBuf {
 }
 
 fn agentos(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentos"));
-    cmd.args(args)
-        .env("AGENTOS_HOME", home)
-        .env("AGENTOS_DATA", data())
-        .env_remove("AGENTOS_MODEL")
-        .env_remove("AGENTOS_DB")
-        .current_dir(home);
+    let mut cmd = common::agentos(home, args);
+    cmd.env("AGENTOS_DATA", data());
     cmd
 }
 

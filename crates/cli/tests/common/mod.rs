@@ -1,0 +1,24 @@
+//! What the CLI tests share: the real `agentos` binary run in a temporary home.
+
+#![allow(dead_code)] // Each test binary uses its own part of this.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `agentos` binary with `args`, its home (and working folder) `home`, and no model or
+/// database chosen by the environment of the person running the tests.
+pub fn agentos(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentos"));
+    cmd.args(args).env("AGENTOS_HOME", home).env_remove("AGENTOS_MODEL").env_remove("AGENTOS_DB").current_dir(home);
+    cmd
+}
+
+/// Runs `cmd` to its end on a blocking thread.
+pub async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+/// Standard output and standard error together.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
