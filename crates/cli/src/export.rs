@@ -20,7 +20,7 @@
 //!   task is one pair. Messages have `role` and `content`; tool calls and tool results keep the
 //!   OpenAI Chat Completions shape (`tool_calls` with JSON-text `arguments`, `tool_call_id`).
 
-use agentos_core::{Message, Role, StepKind, ToolCall, ToolSpec};
+use agentos_core::{Message, Role, StepKind, ToolSpec};
 use agentos_gym::{succeeded, BenchmarkSpec};
 use agentos_kernel::{EpisodeRecord, Storage};
 use anyhow::{bail, Context, Result};
@@ -212,7 +212,7 @@ fn after_task(messages: &[Message]) -> Option<usize> {
 fn openai(m: &Message) -> Value {
     let mut message = json!({ "role": m.role.as_str(), "content": m.content() });
     if !m.tool_calls.is_empty() {
-        message["tool_calls"] = m.tool_calls.iter().map(openai_call).collect();
+        message["tool_calls"] = agentos_server::tool_calls(&m.tool_calls, false).into();
     }
     if let Some(id) = &m.tool_call_id {
         message["tool_call_id"] = json!(id);
@@ -220,19 +220,10 @@ fn openai(m: &Message) -> Value {
     message
 }
 
-/// A tool call in the OpenAI shape: its arguments as JSON text (as the model wrote them, when
-/// they were not JSON).
-fn openai_call(c: &ToolCall) -> Value {
-    let arguments = match &c.arguments {
-        Value::String(raw) => raw.clone(),
-        other => other.to_string(),
-    };
-    json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": arguments } })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentos_core::ToolCall;
 
     #[test]
     fn assistant_tool_calls_become_function_call_turns_and_keep_the_openai_shape() {

@@ -23,6 +23,15 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+/// Tool-call arguments as the text a wire format carries: JSON text, or the raw text itself when
+/// the model wrote arguments that were not JSON (kept as a JSON string).
+pub fn arguments_text(arguments: &Value) -> String {
+    match arguments {
+        Value::String(raw) => raw.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The outcome of one tool call, as the model will see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolResult {

@@ -235,7 +235,7 @@ impl Messages {
                 let input = match &block.input {
                     None => String::new(),
                     Some(Value::Object(o)) if o.is_empty() => String::new(),
-                    Some(input) => http::arguments_text(input),
+                    Some(input) => agentos_core::arguments_text(input),
                 };
                 out.tool_call(index, &block.id, &block.name, &input);
             }

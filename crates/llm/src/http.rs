@@ -172,14 +172,6 @@ pub(crate) fn decode<T: DeserializeOwned>(text: &[u8]) -> Result<T, WireError> {
         .map_err(|e| WireError::invalid(format!("a message is not the expected JSON ({e}): {}", snippet(&String::from_utf8_lossy(text)))))
 }
 
-/// Tool-call arguments as the text a wire format carries (a JSON string stays as the raw text).
-pub(crate) fn arguments_text(arguments: &Value) -> String {
-    match arguments {
-        Value::String(raw) => raw.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn snippet(text: &str) -> String {
     match text.char_indices().nth(BODY_SNIPPET_CHARS) {
         Some((end, _)) => format!("{}…", &text[..end]),

@@ -205,7 +205,7 @@ impl<'a> From<&'a Message> for WireMessage<'a> {
                 .map(|c| OutCall {
                     id: &c.id,
                     kind: "function",
-                    function: OutFunction { name: &c.name, arguments: http::arguments_text(&c.arguments) },
+                    function: OutFunction { name: &c.name, arguments: agentos_core::arguments_text(&c.arguments) },
                 })
                 .collect(),
             tool_call_id: if m.role == Role::Tool { Some(m.tool_call_id.as_deref().unwrap_or_default()) } else { None },
@@ -287,7 +287,7 @@ impl ChatCompletions {
             for (i, call) in choice.delta.tool_calls.iter().enumerate() {
                 let arguments = match &call.function.arguments {
                     Value::Null => String::new(),
-                    other => http::arguments_text(other),
+                    other => agentos_core::arguments_text(other),
                 };
                 out.tool_call(call.index.unwrap_or(i as u64), &call.id, &call.function.name, &arguments);
             }

@@ -11,6 +11,8 @@
 
 mod wire;
 
+pub use wire::tool_calls;
+
 use agentos_core::{ChatResponse, FinishReason, ModelEvent};
 use agentos_llm::LanguageModel;
 use axum::extract::{rejection::JsonRejection, State};

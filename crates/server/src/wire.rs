@@ -184,10 +184,7 @@ pub fn tool_calls(calls: &[ToolCall], streamed: bool) -> Vec<Value> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let arguments = match &c.arguments {
-                Value::String(raw) => raw.clone(),
-                other => other.to_string(),
-            };
+            let arguments = agentos_core::arguments_text(&c.arguments);
             let mut call = json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": arguments } });
             if streamed {
                 call["index"] = json!(i);
