@@ -182,13 +182,25 @@ fn batched_ratio(engine: &Engine, agents: usize, request: &(dyn Fn(usize) -> Cha
 /// The wall time of `--prefix-calls` calls, one after another, that share a `--prefix-tokens`
 /// prefix and ask questions of their own: with the prefix cache, and without.
 fn prefix_cache_ratio(path: &Path, threads: usize, args: &LocalArgs) -> Result<(Duration, Duration)> {
+    let mut requests = Vec::new();
     let mut times = Vec::new();
     for prefix_cache in [true, false] {
         let engine = Engine::load(path, EngineOptions { threads: Some(threads), parallel: 1, prefix_cache, ..Default::default() })?;
+        if requests.is_empty() {
+            // The shared prefix is sized once; each call swaps in its own question.
+            let shared = with_prefix(&engine, args.prefix_tokens, "", 8)?;
+            requests = (1..=args.prefix_calls)
+                .map(|item| {
+                    let mut request = shared.clone();
+                    request.messages.pop();
+                    request.messages.push(Message::user(format!("What is the value of item {item}? Answer with the number only.")));
+                    request
+                })
+                .collect();
+        }
         let started = Instant::now();
-        for i in 0..args.prefix_calls {
-            let question = format!("What is the value of item {}? Answer with the number only.", i + 1);
-            engine.generate(&with_prefix(&engine, args.prefix_tokens, &question, 8)?, |_| {})?;
+        for (i, request) in requests.iter().enumerate() {
+            engine.generate(request, |_| {})?;
             eprint!("\rprefix cache {}: call {}/{}", if prefix_cache { "on" } else { "off" }, i + 1, args.prefix_calls);
         }
         eprintln!();
