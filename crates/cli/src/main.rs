@@ -15,7 +15,9 @@ mod operator;
 mod render;
 
 use agentos_agents::{drive, strategy};
-use agentos_kernel::{ActionMode, Approval, Budget, Capabilities, Ending, Kernel, KernelBuilder, KernelConfig, Policy, RunSpec, Storage};
+use agentos_kernel::{
+    ActionMode, Approval, Budget, Capabilities, Ending, Interruption, Kernel, KernelBuilder, KernelConfig, Limits, Policy, RunSpec, Storage,
+};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use config::Config;
@@ -65,11 +67,15 @@ enum Command {
     Runs(RunsCommand),
     /// Carries an interrupted, suspended or failed run on from its last recorded step.
     #[command(
-        after_help = "Example:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated."
+        after_help = "Examples:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n  agentos resume 0193a2c4e5f67890abcdef0123456789 --max-steps 30   # it had failed on its step limit\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated. A run that another live process drives is refused, naming that process."
     )]
     Resume {
         /// The run's id (see `agentos runs list`).
         run: String,
+        /// New limits for the rest of the run (recorded with it): a run that failed on a limit
+        /// carries on past it.
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print each event as a JSON line instead of text.
         #[arg(long)]
         json: bool,
@@ -209,6 +215,26 @@ struct RunArgs {
     json: bool,
 }
 
+/// The limits `resume` can change.
+#[derive(Args)]
+struct LimitArgs {
+    /// Most model turns before the agent gives up, from the start of the run.
+    #[arg(long)]
+    max_steps: Option<u32>,
+    /// Most model calls the run may make, in all.
+    #[arg(long)]
+    max_calls: Option<u64>,
+    /// Most tokens (in and out) the run may use, in all.
+    #[arg(long)]
+    max_tokens: Option<u64>,
+}
+
+impl From<LimitArgs> for Limits {
+    fn from(l: LimitArgs) -> Limits {
+        Limits { max_steps: l.max_steps, max_model_calls: l.max_calls, max_tokens: l.max_tokens }
+    }
+}
+
 const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "read_file"];
 
 fn main() {
@@ -232,7 +258,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     let db = config.db(cli.db);
     match cli.command {
         Command::Run(args) => run(&config, &db, args).await,
-        Command::Resume { run, json, unsafe_sandbox } => resume(&config, &db, &run, json, unsafe_sandbox).await,
+        Command::Resume { run, limits, json, unsafe_sandbox } => resume(&config, &db, &run, limits.into(), json, unsafe_sandbox).await,
         Command::Runs(RunsCommand::List { limit, json }) => list(&db, limit, json),
         Command::Runs(RunsCommand::Show { run, json }) => show(&db, &run, json),
         Command::Models { command } => models::run(&config, command),
@@ -249,7 +275,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
 /// Reads `--role ROLE=URI`.
 pub(crate) fn parse_role(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((role, uri)) if !role.trim().is_empty() && !uri.trim().is_empty() => Ok((role.trim().to_string(), uri.trim().to_string())),
+        Some((role, uri)) if !role.trim().is_empty() && !uri.trim().is_empty() => {
+            Ok((role.trim().to_string(), agentos_llm::absolute_uri(uri.trim())))
+        }
         _ => Err(format!("`{text}` is not ROLE=URI; for example --role inner=openai:gpt-4o-mini")),
     }
 }
@@ -277,6 +305,8 @@ fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>, allow_un
 /// (the local model, pulled on first use).
 pub(crate) fn model_uri(config: &Config, flag: Option<String>) -> Result<String> {
     let uri = flag.or_else(|| config.model.clone()).unwrap_or_else(|| format!("local:{}", agentos_models::DEFAULT_MODEL));
+    // Stored with the run: a file it names must be found again by a resume from another folder.
+    let uri = agentos_llm::absolute_uri(&uri);
     models::ensure_installed(&uri)?;
     Ok(uri)
 }
@@ -322,57 +352,78 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
         actions: args.actions,
     };
     let printer = Arc::new(Printer::new(args.json));
-    let kernel = kernel(config, db, printer, args.unsafe_sandbox)?;
+    let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox)?;
     kernel.model(&spec.model)?;
     let agent = kernel.start(spec).await?;
-    finish(&kernel, agent, args.json).await
+    finish(&kernel, agent, &printer, args.json).await
 }
 
-async fn resume(config: &Config, db: &std::path::Path, run: &str, json: bool, unsafe_sandbox: bool) -> Result<i32> {
+async fn resume(config: &Config, db: &std::path::Path, run: &str, limits: Limits, json: bool, unsafe_sandbox: bool) -> Result<i32> {
     if unsafe_sandbox {
         bench_sandbox::check(true)?;
     }
-    let kernel = kernel(config, db, Arc::new(Printer::new(json)), unsafe_sandbox)?;
+    let printer = Arc::new(Printer::new(json));
+    let kernel = kernel(config, db, printer.clone(), unsafe_sandbox)?;
     let snapshot = kernel.snapshot(run)?;
     models::ensure_installed(&snapshot.record.model)?;
-    let agent = kernel.restore(snapshot).await?;
-    finish(&kernel, agent, json).await
+    let agent = kernel.restore_with(snapshot, limits).await?;
+    finish(&kernel, agent, &printer, json).await
 }
 
-/// Drives the agent to its end, suspending it cleanly on Ctrl-C, and prints the outcome.
-async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, json: bool) -> Result<i32> {
+/// Drives the agent to its end and prints the outcome. The first Ctrl-C stops the run at once
+/// (the model call in flight is abandoned, nothing of it recorded) and suspends it; a second one
+/// quits on the spot. SIGTERM, SIGHUP and the output closing (`agentos run … | head -1`) stop it
+/// the same way and leave it `interrupted`. Either way `agentos resume` carries it on.
+async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer, json: bool) -> Result<i32> {
+    // Writing to a closed pipe must fail the write (the printer notices), not kill the process
+    // between two steps. SAFETY: changes only this signal's disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let run = agent.run().clone();
     if !json {
-        println!("run {run} ({} on {})\ntask: {}", agent.spec().strategy, agent.spec().model, agent.task());
+        printer.line(&format!("run {run} ({} on {})\ntask: {}", agent.spec().strategy, agent.spec().model, agent.task()));
     }
     let strategy = strategy(&agent.spec().strategy)?;
-    let interrupt = {
-        let (kernel, run) = (kernel.clone(), run.clone());
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nsuspending at the next step boundary; carry on later with `agentos resume {run}`");
-                kernel.suspend(&run);
-            }
-        })
-    };
+    let interrupts = tokio::spawn(interrupts(kernel.clone(), run.clone(), printer.closed()));
     let ending = drive(kernel, &agent, strategy.as_ref()).await?;
-    interrupt.abort();
+    interrupts.abort();
     if !json {
         match &ending {
-            Ending::Finished(answer) => println!("\nanswer: {answer}"),
+            Ending::Finished(answer) => printer.line(&format!("\nanswer: {answer}")),
             Ending::Failed(error) => {
-                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step")
+                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step (it takes new --max-steps, --max-calls and --max-tokens)")
             }
             Ending::Suspended => eprintln!("\nrun {run} suspended; `agentos resume {run}` carries it on"),
+            Ending::Interrupted(reason) => eprintln!("\nrun {run} interrupted ({reason}); `agentos resume {run}` carries it on"),
             Ending::Cancelled => eprintln!("\nrun {run} cancelled"),
         }
     }
     Ok(match ending {
         Ending::Finished(_) => 0,
         Ending::Failed(_) => 1,
-        Ending::Suspended => 3,
+        Ending::Suspended | Ending::Interrupted(_) => 3,
         Ending::Cancelled => 4,
     })
+}
+
+/// Waits for what stops a live run from outside (Ctrl-C, SIGTERM, SIGHUP, the output closing)
+/// and stops it at once; after the first Ctrl-C, a second one quits the process on the spot.
+async fn interrupts(kernel: Kernel, run: agentos_core::RunId, closed: tokio_util::sync::CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else { return };
+    let by = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Interruption::Person,
+        _ = term.recv() => Interruption::Other("SIGTERM".into()),
+        _ = hup.recv() => Interruption::Other("SIGHUP".into()),
+        _ = closed.cancelled() => Interruption::Other("its output was closed".into()),
+    };
+    if by == Interruption::Person {
+        eprintln!("\nsuspending now: the step in flight is abandoned and nothing of it is recorded; Ctrl-C again quits at once");
+    }
+    kernel.interrupt(&run, by);
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\nquit; `agentos resume {run}` carries the run on");
+        std::process::exit(130);
+    }
 }
 
 fn list(db: &std::path::Path, limit: usize, json: bool) -> Result<i32> {

@@ -4,12 +4,15 @@
 use agentos_core::{Event, ModelEvent, Step, StepKind, Trajectory};
 use std::io::Write;
 use std::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 /// Prints the events of a run as they happen.
 pub struct Printer {
     json: bool,
     /// The journal position of the model call whose text is streaming now.
     streaming: Mutex<Option<u64>>,
+    /// Fires when standard output is closed (its reader went away).
+    closed: CancellationToken,
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -72,29 +75,49 @@ fn indented(text: &str) -> String {
 impl Printer {
     /// A printer for people, or for programs with `json`.
     pub fn new(json: bool) -> Self {
-        Printer { json, streaming: Mutex::new(None) }
+        Printer { json, streaming: Mutex::new(None), closed: CancellationToken::new() }
+    }
+
+    /// Fires once standard output is closed: whoever reads the run went away.
+    pub fn closed(&self) -> CancellationToken {
+        self.closed.clone()
+    }
+
+    /// Prints one line of text.
+    pub fn line(&self, text: &str) {
+        self.print(|out| writeln!(out, "{text}"));
+    }
+
+    /// Writes to standard output and flushes; a closed output fires [`Printer::closed`] instead
+    /// of failing (or killing) the run.
+    fn print(&self, write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.closed.cancel();
+            }
+        }
     }
 
     /// Prints one event.
     pub fn event(&self, event: &Event) {
-        let mut out = std::io::stdout().lock();
         if self.json {
-            let _ = writeln!(out, "{}", serde_json::to_string(event).expect("events serialize"));
-            return;
+            return self.print(|out| writeln!(out, "{}", serde_json::to_string(event).expect("events serialize")));
         }
         let mut streaming = self.streaming.lock().unwrap();
-        match event {
+        self.print(|out| match event {
             Event::Model { seq, delta: ModelEvent::TextDelta { text }, .. } => {
                 if *streaming != Some(*seq) {
                     *streaming = Some(*seq);
-                    let _ = write!(out, "[{seq}] model: ");
+                    write!(out, "[{seq}] model: ")?;
                 }
-                let _ = write!(out, "{text}");
+                write!(out, "{text}")
             }
             Event::Model { delta: ModelEvent::Retry { attempt, wait_ms, reason }, .. } => {
                 eprintln!("      (attempt {attempt} in {wait_ms} ms: {reason})");
+                Ok(())
             }
-            Event::Model { .. } => {}
+            Event::Model { .. } | Event::Finished { .. } => Ok(()),
             Event::Step { step, replayed, .. } => {
                 let streamed = *streaming == Some(step.seq);
                 *streaming = None;
@@ -102,14 +125,10 @@ impl Printer {
                 // The text of a streamed model call is already on screen: finish its line and show
                 // only the tool calls.
                 let text = if streamed { text.lines().skip(1).map(|l| format!("\n{l}")).collect() } else { text };
-                let _ = writeln!(out, "{text}");
+                writeln!(out, "{text}")
             }
-            Event::Denied { reason, .. } => {
-                let _ = writeln!(out, "      denied: {reason}");
-            }
-            Event::Finished { .. } => {}
-        }
-        let _ = out.flush();
+            Event::Denied { reason, .. } => writeln!(out, "      denied: {reason}"),
+        });
     }
 }
 

@@ -135,7 +135,7 @@ impl Agent {
         let tools = KernelTools { agent: self, cell: seq, journaled: AtomicU32::new(0), fatal: Mutex::new(None) };
         let execution = tokio::select! {
             execution = sandbox.execute(code, &tools) => execution?,
-            _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
+            stop = self.stopped() => return Err(stop),
         };
         if let Some(error) = tools.fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(error);
