@@ -5,29 +5,13 @@
 
 mod common;
 
-use agentos_llm::simulated::{Reply, Script, SimulatedServer};
-use common::{agentos, output, text};
+use agentos_llm::simulated::SimulatedServer;
+use common::{agentos, counting, output, text, uri};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A model that makes `calls` calculator calls, then answers `done`.
-fn counting(calls: usize) -> Script {
-    Arc::new(move |turn| {
-        if turn < calls {
-            Reply::ToolCall { name: "calculator".into(), arguments: json!({ "expression": format!("{turn}+1") }) }
-        } else {
-            Reply::Text("done".into())
-        }
-    })
-}
-
-fn uri(server: &SimulatedServer) -> String {
-    format!("openai-compatible:{}#sim", server.base_url())
-}
 
 /// The positions of the journaled steps of `run`.
 fn seqs(home: &Path, run: &str) -> Vec<i64> {
