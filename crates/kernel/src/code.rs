@@ -231,6 +231,7 @@ fn output_of(execution: Execution, tool_calls: u32) -> CodeOutput {
         tool_calls,
         functions: execution.functions,
         library_calls: execution.library_calls,
+        library_raised: execution.library_raised,
         observation,
     }
 }
