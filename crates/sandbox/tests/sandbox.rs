@@ -221,6 +221,12 @@ async fn library_functions_are_defined_at_start_and_after_a_restart_and_their_ca
     let execution = sandbox.execute("answer()", &Adder).await.unwrap();
     assert_eq!(execution.final_answer.as_deref(), Some("42"), "tools and final_answer are there: {execution}");
     assert!(execution.library_raised.is_empty(), "ending with final_answer is not raising: {execution:?}");
+    let execution = sandbox.execute("def sextuple(n):\n    return double(n) * 3", &NoTools).await.unwrap();
+    assert_eq!(
+        execution.functions[0].source,
+        "def double(n):\n    \"\"\"Twice n.\"\"\"\n    return 2 * n\n\ndef sextuple(n):\n    return double(n) * 3\n",
+        "a library function it calls comes with it"
+    );
     let execution = sandbox.execute("double.__doc__", &NoTools).await.unwrap();
     assert_eq!((execution.value.as_deref(), execution.library_calls.len()), (Some("'Twice n.'"), 0), "counts are per execution");
     let execution = sandbox.execute("while True: pass", &NoTools).await.unwrap();
