@@ -230,6 +230,7 @@ _UNBOUND = object()
 
 
 def _bind(name, value, text, needs, future=(), is_import=False):
+    """Records that `name` is now bound to `value` by `text`."""
     previous = _bindings.get(name)
     if is_import and previous is not None and previous.is_import and previous.value is value and text not in previous.text:
         text = previous.text + "\n" + text  # `import a.b` then `import a.c`: both bind `a`
@@ -284,6 +285,7 @@ def _self_contained(name):
 
 
 def _defines_functions(tree):
+    """Whether a cell has top-level function definitions."""
     return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) for node in tree.body)
 
 
