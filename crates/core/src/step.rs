@@ -72,7 +72,8 @@ pub struct FunctionDefinition {
     /// Its docstring (empty when it has none).
     #[serde(default)]
     pub docstring: String,
-    /// Its source: the `def` statement with its decorators and body.
+    /// Its source: the `def` statement with its decorators and body, preceded by the imports and
+    /// helper functions it needs, so that it runs on its own.
     pub source: String,
 }
 
@@ -115,6 +116,9 @@ pub struct CodeOutput {
     /// How often the cell called each function offered from the action library.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub library_calls: BTreeMap<String, u32>,
+    /// How many of those calls raised an exception, by function.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub library_raised: BTreeMap<String, u32>,
     /// The observation for the agent: every non-empty part above under a heading.
     pub observation: String,
 }

@@ -25,7 +25,7 @@ mod storage;
 mod tools;
 
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
-pub use actions::ActionRecord;
+pub use actions::{ActionRecord, ActionUse};
 pub use agent::Agent;
 pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
 pub use context::{Interruption, Limits, Snapshot};
