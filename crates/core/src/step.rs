@@ -172,12 +172,34 @@ pub struct Trajectory {
     pub model: String,
     /// `running`, `suspended`, `finished`, `failed` or `cancelled`.
     pub status: String,
+    /// When it started (RFC 3339).
+    #[serde(default)]
+    pub created_at: String,
     /// Every step, in journal order.
     pub steps: Vec<Step>,
     /// The final answer, once there is one.
     pub answer: Option<String>,
     /// Total usage of the run.
     pub usage: Usage,
+    /// What was recorded about the run beside its steps (status changes, refusals), in order.
+    #[serde(default)]
+    pub events: Vec<RunEvent>,
+}
+
+/// Something recorded about a run beside its steps: a status change (`status`, payload
+/// `{"status", "output"}`: suspended, resumed as `running`, failed, ...), a refused tool call
+/// (`denied`), and the like.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// What kind of event: `status`, `denied`, ...
+    pub kind: String,
+    /// Its details, as recorded.
+    pub payload: serde_json::Value,
+    /// When it was recorded (RFC 3339, UTC).
+    pub at: String,
+    /// How many of the run's steps were journaled before it: it happened between step
+    /// `after_steps - 1` and step `after_steps`.
+    pub after_steps: u64,
 }
 
 /// Something that happened in a run, delivered live to whoever watches it (the CLI, a server).

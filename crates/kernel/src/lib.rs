@@ -32,7 +32,7 @@ pub use context::{Interruption, Limits, Snapshot};
 pub use error::KernelError;
 pub use lease::{Holder, Lease, LEASE_TTL};
 pub use scheduler::{Permit, Policy, Scheduler};
-pub use storage::{RunRecord, Storage, StorageError};
+pub use storage::{RunOrigin, RunRecord, Storage, StorageError};
 pub use tools::{RegistryError, Tool, ToolContext, ToolError, ToolRegistry};
 
 use agentos_core::{Event, RunId, Trajectory};
@@ -384,6 +384,7 @@ pub fn trajectory(storage: &Storage, run: &str) -> Result<Trajectory, KernelErro
     let record = storage.run(run)?;
     let steps = storage.steps(&record.id)?;
     let usage = storage.usage(&record.id)?;
+    let events = storage.run_events(&record.id)?;
     let answer = if record.status == "finished" { record.output.clone() } else { None };
     Ok(Trajectory {
         run: record.id,
@@ -391,8 +392,10 @@ pub fn trajectory(storage: &Storage, run: &str) -> Result<Trajectory, KernelErro
         strategy: record.strategy,
         model: record.model,
         status: record.status,
+        created_at: record.created_at,
         steps,
         answer,
         usage,
+        events,
     })
 }

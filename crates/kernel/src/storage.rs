@@ -11,7 +11,7 @@
 //! every step written.
 
 use crate::lease::{self, Holder, Lease};
-use agentos_core::{ChatRequest, Message, RunId, Sampling, Step, StepKind, ToolSpec, Usage};
+use agentos_core::{ChatRequest, Message, RunEvent, RunId, Sampling, Step, StepKind, ToolSpec, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -124,6 +124,10 @@ ALTER TABLE runs ADD COLUMN lease_owner TEXT;
 ALTER TABLE runs ADD COLUMN lease_since TEXT;
 ALTER TABLE runs ADD COLUMN lease_expires INTEGER;
 CREATE INDEX runs_by_lease_owner ON runs(lease_owner) WHERE lease_owner IS NOT NULL;
+"#,
+    r#"
+-- `agentos runs list` tells gym episodes from runs started on their own by their run.
+CREATE INDEX episodes_by_run ON episodes(run);
 "#,
 ];
 
@@ -454,19 +458,33 @@ impl Storage {
 
     /// One run, or [`StorageError::UnknownRun`].
     pub fn run(&self, id: &str) -> Result<RunRecord, StorageError> {
-        let found = self.read(|c| c.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_row).optional())?;
+        let found = self.read(|c| c.query_row(&format!("SELECT {RUN_FIELDS} FROM runs WHERE id = ?1"), [id], run_row).optional())?;
         let row = found.ok_or_else(|| StorageError::UnknownRun(id.to_string()))?;
         self.decode_run(row)
     }
 
     /// The newest `limit` runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StorageError> {
+        Ok(self.runs_of(limit, RunOrigin::Any)?.into_iter().map(|(run, _)| run).collect())
+    }
+
+    /// The newest `limit` runs of `origin`, newest first, each with the id of the gym benchmark
+    /// it is an episode of (`None` for a run started on its own).
+    pub fn runs_of(&self, limit: usize, origin: RunOrigin) -> Result<Vec<(RunRecord, Option<String>)>, StorageError> {
+        let filter = match origin {
+            RunOrigin::Any => "",
+            RunOrigin::Own => "WHERE NOT EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key)",
+            RunOrigin::Gym => "WHERE EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key)",
+        };
         let rows = self.read(|c| {
-            let mut stmt = c.prepare(&format!("{RUN_COLUMNS} ORDER BY created_at DESC, id DESC LIMIT ?1"))?;
-            let rows = stmt.query_map([limit as i64], run_row)?.collect::<rusqlite::Result<Vec<_>>>();
+            let mut stmt = c.prepare(&format!(
+                "SELECT {RUN_FIELDS}, (SELECT b.id FROM episodes e JOIN benchmarks b ON b.key = e.benchmark WHERE e.run = runs.key LIMIT 1) \
+                 FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit as i64], |r| Ok((run_row(r)?, r.get::<_, Option<String>>(12)?)))?.collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
-        rows.into_iter().map(|r| self.decode_run(r)).collect()
+        rows.into_iter().map(|(r, benchmark)| Ok((self.decode_run(r)?, benchmark))).collect()
     }
 
     /// Every step of a run, in journal order.
@@ -508,14 +526,31 @@ impl Storage {
 
     /// The events of a run, oldest first, as (kind, payload).
     pub fn events(&self, run: &RunId) -> Result<Vec<(String, Value)>, StorageError> {
+        Ok(self.run_events(run)?.into_iter().map(|e| (e.kind, e.payload)).collect())
+    }
+
+    /// The events of a run, oldest first, each with its time and how many steps were journaled
+    /// before it (a step's row is written when the step ends).
+    pub fn run_events(&self, run: &RunId) -> Result<Vec<RunEvent>, StorageError> {
         let rows = self.read(|c| {
-            let mut stmt = c.prepare("SELECT kind, payload FROM events WHERE run = (SELECT key FROM runs WHERE id = ?1) ORDER BY id")?;
+            let mut stmt = c.prepare(
+                "SELECT e.kind, e.payload, e.created_at, \
+                 (SELECT COUNT(*) FROM steps s WHERE s.run = e.run AND s.created_at <= e.created_at) \
+                 FROM events e WHERE e.run = (SELECT key FROM runs WHERE id = ?1) ORDER BY e.id",
+            )?;
             let rows = stmt
-                .query_map([run.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([run.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
-        rows.into_iter().map(|(k, p)| serde_json::from_str(&p).map(|v| (k, v)).map_err(|e| self.corrupt("events", e.to_string()))).collect()
+        rows.into_iter()
+            .map(|(kind, payload, at, after)| {
+                let payload = serde_json::from_str(&payload).map_err(|e| self.corrupt("events", e.to_string()))?;
+                Ok(RunEvent { kind, payload, at, after_steps: after as u64 })
+            })
+            .collect()
     }
 
     /// The error for a row of `table` that does not decode.
@@ -551,8 +586,18 @@ impl Storage {
     }
 }
 
-const RUN_COLUMNS: &str =
-    "SELECT id, task, strategy, model, spec, status, output, created_at, updated_at, lease_owner, lease_since, lease_expires FROM runs";
+const RUN_FIELDS: &str = "id, task, strategy, model, spec, status, output, created_at, updated_at, lease_owner, lease_since, lease_expires";
+
+/// Which runs a listing holds, by where they came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOrigin {
+    /// Runs started on their own (`agentos run`), not as gym episodes.
+    Own,
+    /// The episodes of gym benchmarks.
+    Gym,
+    /// Both.
+    Any,
+}
 
 struct RawRun {
     id: String,
