@@ -13,6 +13,8 @@ mod export;
 mod models;
 mod operator;
 mod render;
+mod runs;
+mod task;
 
 use agentos_agents::{drive, strategy};
 use agentos_kernel::{
@@ -29,6 +31,18 @@ use std::sync::Arc;
 /// glibc's allocator serves poorly (see `agentos bench kernel`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// What the exit status of `run` and `resume` says, for their help.
+macro_rules! exit_codes {
+    () => {
+        "\n\nExit status:
+  0  the run finished with an answer
+  1  it failed, or agentos stopped on an error (bad input, an unreachable database)
+  3  it was suspended (Ctrl-C) or interrupted (SIGTERM, SIGHUP, its output closed);
+     `agentos resume <run>` carries it on
+  4  it was cancelled"
+    };
+}
 
 const EXAMPLES: &str = "Examples:
   agentos run \"What is 17% of 2,340? Check with the calculator.\" --model openai:gpt-4o-mini
@@ -56,18 +70,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs an agent on a task, printing each step as it happens.
-    #[command(after_help = "Examples:
+    #[command(after_help = concat!("Examples:
   agentos run \"What is (3/7 + 2/9) * 63?\" --model openai-compatible:http://127.0.0.1:8080/v1#qwen
   agentos run \"List the files here and read README.md\" --tools list_files,read_file --max-steps 6
   agentos run \"Rename the draft\" --tools read_file,write_file --approve --json
-  agentos run \"What is the mean of the price column in prices.csv?\" --actions code --workdir ./data")]
+  agentos run \"What is the mean of the price column in prices.csv?\" --actions code --workdir ./data
+  agentos run - --tools read_file < task.md          (the task from standard input)
+  agentos run --task-file task.md", exit_codes!()))]
     Run(RunArgs),
     /// Lists and shows recorded runs.
     #[command(subcommand)]
-    Runs(RunsCommand),
+    Runs(runs::RunsCommand),
     /// Carries an interrupted, suspended or failed run on from its last recorded step.
     #[command(
-        after_help = "Examples:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n  agentos resume 0193a2c4e5f67890abcdef0123456789 --max-steps 30   # it had failed on its step limit\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated. A run that another live process drives is refused, naming that process."
+        after_help = concat!("Examples:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n  agentos resume 0193a2c4e5f67890abcdef0123456789 --max-steps 30   # it had failed on its step limit\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated. A run that another live process drives is refused, naming that process.", exit_codes!())
     )]
     Resume {
         /// The run's id (see `agentos runs list`).
@@ -121,29 +137,6 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum RunsCommand {
-    /// The most recent runs, newest first.
-    #[command(after_help = "Example:\n  agentos runs list --limit 5")]
-    List {
-        /// How many runs to show.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// One run's whole trajectory: every model request and response, every tool call and result.
-    #[command(after_help = "Example:\n  agentos runs show 0193a2c4e5f67890abcdef0123456789 --json")]
-    Show {
-        /// The run's id.
-        run: String,
-        /// Print the trajectory as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum BenchCommand {
     /// Kernel overhead: N concurrent ReAct agents against a simulated model with a fixed latency,
     /// against the latency bound, and against LangGraph's ReAct agent on the same server.
@@ -166,8 +159,12 @@ enum BenchCommand {
 
 #[derive(Args)]
 struct RunArgs {
-    /// What the agent should do.
-    task: String,
+    /// What the agent should do; `-` reads it from standard input.
+    #[arg(required_unless_present = "task_file")]
+    task: Option<String>,
+    /// Read the task from this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "task")]
+    task_file: Option<PathBuf>,
     /// The model URI (`agentos models` lists the forms).
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
@@ -259,8 +256,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => run(&config, &db, args).await,
         Command::Resume { run, limits, json, unsafe_sandbox } => resume(&config, &db, &run, limits.into(), json, unsafe_sandbox).await,
-        Command::Runs(RunsCommand::List { limit, json }) => list(&db, limit, json),
-        Command::Runs(RunsCommand::Show { run, json }) => show(&db, &run, json),
+        Command::Runs(command) => runs::run(&db, command),
         Command::Models { command } => models::run(&config, command),
         Command::Serve { model, addr } => serve(&config, model, &addr).await,
         Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
@@ -313,14 +309,15 @@ pub(crate) fn model_uri(config: &Config, flag: Option<String>) -> Result<String>
 
 async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32> {
     let uri = model_uri(config, model)?;
-    let model = agentos_llm::from_uri(&uri)?;
+    let model = models::load(&uri, || agentos_llm::from_uri(&uri))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}; pick another --addr"))?;
-    eprintln!("serving {uri} at http://{}/v1 (Ctrl-C stops)", listener.local_addr()?);
+    eprintln!("serving {uri} at http://{}/v1 (Ctrl-C stops after the requests in flight)", listener.local_addr()?);
     agentos_server::serve(listener, model, &uri).await?;
     Ok(0)
 }
 
 async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
+    let task = task::read(args.task, args.task_file.as_deref())?;
     let model = model_uri(config, args.model)?;
     let strategy_name = args.strategy.or_else(|| config.strategy.clone()).unwrap_or_else(|| "react".into());
     agentos_agents::check_actions(strategy(&strategy_name)?.as_ref(), args.actions)?;
@@ -334,7 +331,7 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
     };
     let workdir = workdir.canonicalize().with_context(|| format!("--workdir {}: no such folder", workdir.display()))?;
     let spec = RunSpec {
-        task: args.task,
+        task,
         strategy: strategy_name,
         model,
         max_steps: args.max_steps.or(config.max_steps).unwrap_or(10),
@@ -353,7 +350,7 @@ async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox)?;
-    kernel.model(&spec.model)?;
+    models::load(&spec.model, || kernel.model(&spec.model))?;
     let agent = kernel.start(spec).await?;
     finish(&kernel, agent, &printer, args.json).await
 }
@@ -380,7 +377,12 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let run = agent.run().clone();
     if !json {
-        printer.line(&format!("run {run} ({} on {})\ntask: {}", agent.spec().strategy, agent.spec().model, agent.task()));
+        printer.line(&format!(
+            "run {run} ({} on {})\ntask: {}",
+            agent.spec().strategy,
+            agent.spec().model,
+            render::cut(agent.task(), render::TASK_TEXT)
+        ));
     }
     let strategy = strategy(&agent.spec().strategy)?;
     let interrupts = tokio::spawn(interrupts(kernel.clone(), run.clone(), printer.closed()));
@@ -424,30 +426,4 @@ async fn interrupts(kernel: Kernel, run: agentos_core::RunId, closed: tokio_util
         eprintln!("\nquit; `agentos resume {run}` carries the run on");
         std::process::exit(130);
     }
-}
-
-fn list(db: &std::path::Path, limit: usize, json: bool) -> Result<i32> {
-    let runs = Storage::open(db)?.runs(limit)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
-        return Ok(0);
-    }
-    if runs.is_empty() {
-        println!("no runs yet in {}; start one with `agentos run \"<task>\"`", db.display());
-    }
-    for r in runs {
-        let task: String = r.task.chars().take(60).collect();
-        println!("{}  {:<9}  {:<19}  {:<8}  {}", r.id, r.status, &r.created_at[..19.min(r.created_at.len())], r.strategy, task);
-    }
-    Ok(0)
-}
-
-fn show(db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
-    let trajectory = agentos_kernel::trajectory(&Storage::open(db)?, run)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&trajectory)?);
-    } else {
-        print!("{}", render::trajectory(&trajectory));
-    }
-    Ok(0)
 }
