@@ -4,13 +4,12 @@
 
 mod common;
 
-use agentos_llm::simulated::{Reply, Script, SimulatedServer};
-use common::{agentos, output, text};
+use agentos_llm::simulated::SimulatedServer;
+use common::{agentos, counting, output, text, uri};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A scripted model in `dir` that calls the calculator once, then answers `done`.
@@ -100,17 +99,6 @@ async fn run_reads_its_task_from_standard_input_and_refuses_an_empty_one() {
     assert!(!out.status.success() && text(&out).contains("cannot be used with"), "{}", text(&out));
 }
 
-/// A model that makes `calls` calculator calls, then answers `done`.
-fn counting(calls: usize) -> Script {
-    Arc::new(move |turn| {
-        if turn < calls {
-            Reply::ToolCall { name: "calculator".into(), arguments: json!({ "expression": format!("{turn}+1") }) }
-        } else {
-            Reply::Text("done".into())
-        }
-    })
-}
-
 fn steps(db: &Path) -> i64 {
     let count = || -> rusqlite::Result<i64> {
         let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -123,7 +111,7 @@ fn steps(db: &Path) -> i64 {
 async fn runs_show_gives_requests_durations_and_the_suspension_and_resumption_in_order() {
     let home = tempfile::tempdir().unwrap();
     let server = SimulatedServer::start(Duration::from_millis(100), counting(4)).await.unwrap();
-    let model = format!("openai-compatible:{}#sim", server.base_url());
+    let model = uri(&server);
     let child = agentos(home.path(), &["run", "Count to four with the calculator.", "--model", &model])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
