@@ -363,6 +363,7 @@ async fn resume(config: &Config, db: &std::path::Path, run: &str, limits: Limits
     let kernel = kernel(config, db, printer.clone(), unsafe_sandbox)?;
     let snapshot = kernel.snapshot(run)?;
     models::ensure_installed(&snapshot.record.model)?;
+    models::load(&snapshot.record.model, || kernel.model(&snapshot.record.model))?;
     let agent = kernel.restore_with(snapshot, limits).await?;
     finish(&kernel, agent, &printer, json).await
 }
