@@ -230,7 +230,8 @@ impl Plan {
             scopes: landlock_abi.is_some_and(|abi| abi >= 6),
             namespaces: support.namespaces.is_ok(),
             seccomp: support.seccomp.as_ref().ok().copied(),
-            disk_quota: support.disk_quota.is_ok(),
+            // The quota's mounts live in a user namespace: without namespaces there is none.
+            disk_quota: support.disk_quota.is_ok() && support.namespaces.is_ok(),
             missing,
         })
     }
@@ -287,9 +288,9 @@ impl ChildSetup {
         ]
     }
 
-    /// Confines the calling (child) process: a session of its own, namespaces (the disk quota's
-    /// mounts among them), rlimits, the
-    /// protocol socket on fd 3 and every other fd above 2 closed at exec, Landlock, then seccomp.
+    /// Confines the calling (child) process: a session of its own, namespaces (joining the disk
+    /// quota's), rlimits, the protocol socket on fd 3 and every other fd above 2 closed at exec,
+    /// Landlock, then seccomp.
     /// Async-signal-safe: no allocation, no locks.
     pub fn apply(&mut self) -> io::Result<()> {
         // SAFETY (whole function): plain system calls on values prepared before fork.

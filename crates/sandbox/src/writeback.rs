@@ -3,15 +3,15 @@
 //! The overlay's upper layer holds every file the code created or changed (whole), every folder
 //! it made, a whiteout (a character device 0:0) for each name of the real directory it deleted,
 //! and an opaque mark on a folder it replaced. A pass walks it and makes the real work directory
-//! match: new and changed files are copied (holes kept, atomically by a rename, permissions without
-//! set-id bits), links of one inode become hard links, symbolic links are recreated, whiteouts and
+//! match: new and changed files are copied (holes and modification times kept, atomically by a
+//! rename, permissions without set-id bits), links of one inode become hard links, symbolic links are recreated, whiteouts and
 //! names copied by an earlier pass that are gone now (deleted or renamed by the code) are removed.
 //! Entries unchanged since the last pass (same inode, change time and size) are skipped. Nothing
 //! follows a symbolic link in the real directory.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsString};
-use std::fs::{self, File, Metadata, OpenOptions, Permissions};
+use std::fs::{self, File, FileTimes, Metadata, OpenOptions, Permissions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -118,7 +118,7 @@ impl Writeback {
                     let linked = pass.links.get(&meta.ino()).filter(|(first, copied)| *copied == stamp && meta.nlink() > 1 && *first != to);
                     let done = linked.is_some_and(|(first, _)| place(&to, |temp| fs::hard_link(first, temp)).is_ok());
                     if !done && kind.is_file() {
-                        copy_file(&from, &to, meta.mode())?;
+                        copy_file(&from, &to, &meta)?;
                     } else if !done {
                         let target = fs::read_link(&from)?;
                         place(&to, |temp| std::os::unix::fs::symlink(&target, temp))?;
@@ -208,13 +208,15 @@ fn purge(real: &Path, upper: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies the file `from` to `to`, its holes kept and its permission bits without set-id bits.
-fn copy_file(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+/// Copies the file `from` to `to`, its holes and modification time kept, its permission bits
+/// without set-id bits.
+fn copy_file(from: &Path, to: &Path, meta: &Metadata) -> io::Result<()> {
     let source = File::open(from)?;
     place(to, |temp| {
         let target = OpenOptions::new().write(true).create_new(true).mode(0o600).open(temp)?;
         copy_data(&source, &target)?;
-        target.set_permissions(Permissions::from_mode(mode & 0o777))
+        target.set_times(FileTimes::new().set_accessed(meta.accessed()?).set_modified(meta.modified()?))?;
+        target.set_permissions(Permissions::from_mode(meta.mode() & 0o777))
     })
 }
 

@@ -482,13 +482,15 @@ async fn the_work_directory_holds_what_the_code_wrote_renamed_and_deleted() {
     }
     let mut sandbox = start(config(dir.path())).await;
     let work_dir = sandbox.work_dir().to_path_buf();
-    let first = "import os, shutil\nopen('new.txt', 'w').write('new')\nos.chmod('new.txt', 0o640)\nos.makedirs('a/b/c')\n\
+    let first = "import os, shutil\nopen('new.txt', 'w').write('new')\nos.chmod('new.txt', 0o640)\nos.utime('new.txt', (10**9, 10**9))\n\
+                 os.makedirs('a/b/c')\n\
                  open('a/b/c/deep.txt', 'w').write('deep')\nopen('old.txt', 'a').write(' changed')\nos.remove('gone.txt')\n\
                  shutil.rmtree('old-dir')\nopen('temp.txt', 'w').write('temporary')";
     let execution = sandbox.execute(first, &NoTools).await.unwrap();
     assert!(execution.succeeded(), "{execution}");
     assert_eq!(real(&work_dir, "new.txt"), "new");
-    assert_eq!(std::fs::metadata(work_dir.join("new.txt")).unwrap().permissions().mode() & 0o777, 0o640);
+    let copied = std::fs::metadata(work_dir.join("new.txt")).unwrap();
+    assert_eq!((copied.permissions().mode() & 0o777, copied.mtime()), (0o640, 1_000_000_000), "mode and time are kept");
     assert_eq!(real(&work_dir, "a/b/c/deep.txt"), "deep");
     assert_eq!((real(&work_dir, "old.txt").as_str(), real(&work_dir, "keep.txt").as_str()), ("old changed", "kept"));
     assert!(!work_dir.join("gone.txt").exists() && !work_dir.join("old-dir").exists());
