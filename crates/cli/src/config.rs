@@ -23,6 +23,10 @@ pub struct Config {
     pub policy: Option<String>,
     /// Most concurrent calls per model.
     pub max_concurrent: Option<usize>,
+    /// The code sandbox's disk quota in MiB: what a run's code may write in all (default 256).
+    pub sandbox_disk_mib: Option<u64>,
+    /// The code sandbox's quota of files (and folders, links) a run's code may create (default 10000).
+    pub sandbox_files: Option<u64>,
 }
 
 /// agentos's home folder: `$AGENTOS_HOME`, else `~/.agentos` (defined once, in agentos-models).
@@ -41,8 +45,53 @@ impl Config {
         }
     }
 
+    /// The code sandbox's limits: the defaults, with the disk quota of `sandbox_disk_mib` and
+    /// `sandbox_files` when set.
+    pub fn sandbox_limits(&self) -> Result<agentos_sandbox::Limits> {
+        let mut limits = agentos_sandbox::Limits::default();
+        let path = home().join("config.toml");
+        if let Some(mib) = self.sandbox_disk_mib {
+            limits.disk_bytes = mib.checked_mul(1 << 20).filter(|&bytes| bytes > 0).with_context(|| {
+                format!(
+                    "sandbox_disk_mib = {mib} in {} is not a disk quota; give a number of MiB from 1 to {}",
+                    path.display(),
+                    u64::MAX >> 20
+                )
+            })?;
+        }
+        if let Some(files) = self.sandbox_files {
+            if files == 0 {
+                anyhow::bail!("sandbox_files = 0 in {} leaves the code no file to write; give at least 1", path.display());
+            }
+            limits.disk_files = files;
+        }
+        Ok(limits)
+    }
+
     /// The database file: the flag, else the config, else `<home>/agentos.db`.
     pub fn db(&self, flag: Option<PathBuf>) -> PathBuf {
         flag.or_else(|| self.db.clone()).unwrap_or_else(|| home().join("agentos.db"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_disk_quota_comes_from_the_config_and_nonsense_is_refused_by_key() {
+        let config: Config = toml::from_str("sandbox_disk_mib = 8\nsandbox_files = 50").unwrap();
+        let limits = config.sandbox_limits().unwrap();
+        assert_eq!((limits.disk_bytes, limits.disk_files), (8 << 20, 50));
+        let defaults = Config::default().sandbox_limits().unwrap();
+        assert_eq!(defaults, agentos_sandbox::Limits::default());
+        for (text, key) in [
+            ("sandbox_disk_mib = 0", "sandbox_disk_mib = 0"),
+            ("sandbox_disk_mib = 9223372036854775807", "sandbox_disk_mib"),
+            ("sandbox_files = 0", "sandbox_files = 0"),
+        ] {
+            let err = toml::from_str::<Config>(text).unwrap().sandbox_limits().unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("config.toml") && err.contains("give"), "{err}");
+        }
     }
 }

@@ -283,7 +283,12 @@ pub(crate) fn parse_role(text: &str) -> Result<(String, String), String> {
 pub(crate) fn kernel_builder(config: &Config, db: &std::path::Path) -> Result<KernelBuilder> {
     let storage = Storage::open(db)?;
     let policy = config.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
-    let kernel_config = KernelConfig { policy, max_concurrent_per_model: config.max_concurrent.unwrap_or(16), ..Default::default() };
+    let kernel_config = KernelConfig {
+        policy,
+        max_concurrent_per_model: config.max_concurrent.unwrap_or(16),
+        sandbox_limits: config.sandbox_limits()?,
+        ..Default::default()
+    };
     let mut builder = Kernel::builder(storage).config(kernel_config).operator(Arc::new(operator::Terminal));
     for tool in agentos_tools::builtin() {
         builder = builder.tool(tool);

@@ -22,6 +22,18 @@ pub struct Limits {
     pub file_size_bytes: u64,
     /// Open file descriptors (`RLIMIT_NOFILE`).
     pub open_files: u64,
+    /// Bytes the code may write in the work directory over the sandbox's life, restarts included:
+    /// the size of the memory file system (tmpfs) that takes its writes (see
+    /// [`Mechanism::DiskQuota`](crate::Mechanism::DiskQuota)). Counted in pages of 4 KiB, so
+    /// each non-empty file takes at least one; a file the code changes counts whole, a file it
+    /// deletes frees its bytes. Past it writes fail with `OSError: [Errno 28] No space left on
+    /// device` and the execution says the quota is used up. These bytes stay in memory until the
+    /// sandbox stops, besides their copy in the work directory.
+    pub disk_bytes: u64,
+    /// Files, folders, links and deletion marks (one per deleted file that was in the work
+    /// directory before) the code may create over the sandbox's life; past it creating one fails
+    /// with `No space left on device`.
+    pub disk_files: u64,
     /// Bytes kept of each part of an execution's result (stdout, stderr, the value's repr, the
     /// traceback, the final answer); the rest is cut from the middle and replaced by a note.
     pub output_bytes: usize,
@@ -29,7 +41,7 @@ pub struct Limits {
 
 impl Default for Limits {
     /// 30 s per execution, 300 CPU seconds per interpreter, 1 GiB of address space, 64 MiB
-    /// files, 256 open files, 16 KiB of each output.
+    /// files, 256 open files, 256 MiB and 10,000 files written in all, 16 KiB of each output.
     fn default() -> Self {
         Limits {
             timeout: Duration::from_secs(30),
@@ -37,6 +49,8 @@ impl Default for Limits {
             memory_bytes: 1 << 30,
             file_size_bytes: 64 << 20,
             open_files: 256,
+            disk_bytes: 256 << 20,
+            disk_files: 10_000,
             output_bytes: 16 << 10,
         }
     }

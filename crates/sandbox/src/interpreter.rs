@@ -12,10 +12,11 @@ use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 use crate::filesystem;
-use crate::isolation::{ChildSetup, Plan};
+use crate::isolation::{ChildSetup, Namespaces, Plan};
 use crate::output::CappedBuffer;
 use crate::protocol::{encode, DriverFrame, FrameReader, HostFrame};
 use crate::python::{PythonInstallation, PYTHON_FLAGS};
+use crate::quota::DiskQuota;
 use crate::sandbox::Interruption;
 use crate::{SandboxConfig, SandboxError};
 
@@ -44,7 +45,7 @@ fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// A pipe as (read end, write end), both close-on-exec.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two fds into `fds`, which we then own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -143,25 +144,39 @@ pub(crate) struct Interpreter {
 }
 
 impl Interpreter {
-    /// Starts a confined interpreter for `config` and completes the handshake.
+    /// Starts a confined interpreter for `config` (in the namespaces of `quota`, when there is
+    /// one) and completes the handshake.
     pub async fn start(
         python: &PythonInstallation,
         plan: &Plan,
         config: &SandboxConfig,
         env: &[(String, String)],
+        quota: Option<&DiskQuota>,
     ) -> Result<Interpreter, SandboxError> {
         let (host_end, child_end) = socket_pair()?;
         // Above the fds the child's dup2 targets, so that moving it to fd 3 cannot clobber another.
         let child_end = duplicate_above(&child_end, 10)?;
         let (stdout_read, stdout_write) = pipe()?;
         let (stderr_read, stderr_write) = pipe()?;
+        // With a quota the code's work directory is the overlay, whose inodes Landlock must grant.
+        let work_dir = quota.map_or_else(|| config.work_dir.clone(), DiskQuota::merged_path);
         let landlock = match plan.landlock {
-            true => Some(filesystem::ruleset(&config.work_dir, python, plan.scopes)?),
+            true => Some(filesystem::ruleset(&work_dir, python, plan.scopes)?),
             false => None,
+        };
+        let namespaces = match (plan.namespaces, quota) {
+            (false, _) => Namespaces::None,
+            (true, None) => Namespaces::New,
+            (true, Some(quota)) => {
+                let (user, mount) = quota.namespaces();
+                let work_dir = std::ffi::CString::new(config.work_dir.as_os_str().as_encoded_bytes())
+                    .map_err(|e| SandboxError::WorkDir { path: config.work_dir.clone(), reason: e.to_string() })?;
+                Namespaces::Join { user, mount, work_dir }
+            }
         };
         let mut setup = ChildSetup {
             protocol_fd: child_end.as_raw_fd(),
-            namespaces: plan.namespaces,
+            namespaces,
             rlimits: ChildSetup::rlimits(&config.limits),
             landlock,
             seccomp: plan.seccomp,

@@ -1,6 +1,7 @@
 //! Which confinement mechanisms this machine has, which a sandbox applies, and applying them in
 //! the child between fork and exec.
 
+use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -10,7 +11,7 @@ use std::sync::OnceLock;
 use landlock::{RulesetCreated, RulesetStatus};
 use seccompiler::BpfProgram;
 
-use crate::{syscalls, Limits, SandboxError};
+use crate::{quota, syscalls, Limits, SandboxError};
 
 /// A kernel mechanism that confines the interpreter. Rlimits, the wall-clock timeout, the own
 /// process group and the emptied environment need nothing from the kernel and are always applied.
@@ -27,11 +28,16 @@ pub enum Mechanism {
     /// The seccomp filter: no sockets, no new processes, no mount, namespace, module, tracing,
     /// io_uring or clock syscalls, and pid-targeted syscalls only on the interpreter itself.
     Seccomp,
+    /// The disk quota: in a mount namespace of the sandbox's own, an overlay over the work
+    /// directory whose writes land in a tmpfs of [`Limits::disk_bytes`] and
+    /// [`Limits::disk_files`], copied back into the work directory by the host.
+    DiskQuota,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order they are reported.
-    pub const ALL: [Mechanism; 4] = [Mechanism::LandlockFilesystem, Mechanism::LandlockScopes, Mechanism::Namespaces, Mechanism::Seccomp];
+    pub const ALL: [Mechanism; 5] =
+        [Mechanism::LandlockFilesystem, Mechanism::LandlockScopes, Mechanism::Namespaces, Mechanism::Seccomp, Mechanism::DiskQuota];
 
     /// What the mechanism keeps from the code.
     pub fn protects(self) -> &'static str {
@@ -40,6 +46,7 @@ impl Mechanism {
             Mechanism::LandlockScopes => "signals to other processes of the same user (the host among them)",
             Mechanism::Namespaces => "the network and the host's capabilities",
             Mechanism::Seccomp => "sockets, new processes (fork bombs, subprocess, os.system) and kernel-level syscalls",
+            Mechanism::DiskQuota => "the host's disk: the bytes and number of files the code writes",
         }
     }
 
@@ -50,6 +57,9 @@ impl Mechanism {
             Mechanism::LandlockScopes => "Landlock ABI 6 (Linux 6.12+)",
             Mechanism::Namespaces => "user namespaces (CONFIG_USER_NS, not disabled by sysctl or AppArmor)",
             Mechanism::Seccomp => "seccomp filters (CONFIG_SECCOMP_FILTER) on x86_64 or aarch64",
+            Mechanism::DiskQuota => {
+                "user and mount namespaces with tmpfs and overlayfs mountable in them (Linux 5.11+, overlayfs `userxattr`)"
+            }
         }
     }
 }
@@ -61,6 +71,7 @@ impl fmt::Display for Mechanism {
             Mechanism::LandlockScopes => "Landlock signal scoping",
             Mechanism::Namespaces => "user and network namespaces",
             Mechanism::Seccomp => "seccomp filter",
+            Mechanism::DiskQuota => "disk quota (a tmpfs under an overlay)",
         })
     }
 }
@@ -82,7 +93,7 @@ impl fmt::Display for Missing {
 }
 
 /// The mechanisms this machine's kernel lacks (empty when a sandbox would be fully confined),
-/// probed once per process by forking two short-lived children. The CLI can call this before
+/// probed once per process by forking three short-lived children. The CLI can call this before
 /// starting a run, to tell the user to pass `--unsafe-sandbox` or to fix the machine.
 pub fn missing_mechanisms() -> Vec<Missing> {
     KernelSupport::get().missing()
@@ -97,10 +108,12 @@ pub(crate) struct KernelSupport {
     pub namespaces: Result<(), String>,
     /// The seccomp filters, if a child could install them, or why not.
     pub seccomp: Result<&'static [BpfProgram], String>,
+    /// Whether a disk quota could be set up over a temporary folder, or why not.
+    pub disk_quota: Result<(), String>,
 }
 
 impl KernelSupport {
-    /// Probes once (forking two short-lived children) and caches the answer.
+    /// Probes once (forking three short-lived children) and caches the answer.
     pub fn get() -> &'static KernelSupport {
         static SUPPORT: OnceLock<KernelSupport> = OnceLock::new();
         SUPPORT.get_or_init(|| {
@@ -109,6 +122,7 @@ impl KernelSupport {
                 landlock_abi: landlock_abi(),
                 namespaces: in_child(enter_namespaces).map_err(|e| format!("unshare(CLONE_NEWUSER | CLONE_NEWNET) failed: {e}")),
                 seccomp,
+                disk_quota: quota::probe(),
             }
         })
     }
@@ -131,6 +145,9 @@ impl KernelSupport {
         }
         if let Err(reason) = &self.seccomp {
             missing.push(Missing { mechanism: Mechanism::Seccomp, reason: reason.clone() });
+        }
+        if let Err(reason) = &self.disk_quota {
+            missing.push(Missing { mechanism: Mechanism::DiskQuota, reason: reason.clone() });
         }
         missing
     }
@@ -195,6 +212,7 @@ pub(crate) struct Plan {
     pub scopes: bool,
     pub namespaces: bool,
     pub seccomp: Option<&'static [BpfProgram]>,
+    pub disk_quota: bool,
     pub missing: Vec<Missing>,
 }
 
@@ -212,6 +230,8 @@ impl Plan {
             scopes: landlock_abi.is_some_and(|abi| abi >= 6),
             namespaces: support.namespaces.is_ok(),
             seccomp: support.seccomp.as_ref().ok().copied(),
+            // The quota's mounts live in a user namespace: without namespaces there is none.
+            disk_quota: support.disk_quota.is_ok() && support.namespaces.is_ok(),
             missing,
         })
     }
@@ -232,10 +252,21 @@ type Resource = libc::c_int;
 pub(crate) struct ChildSetup {
     /// The child's end of the protocol socket, moved to fd 3.
     pub protocol_fd: RawFd,
-    pub namespaces: bool,
+    pub namespaces: Namespaces,
     pub rlimits: [(Resource, libc::rlimit); 5],
     pub landlock: Option<RulesetCreated>,
     pub seccomp: Option<&'static [BpfProgram]>,
+}
+
+/// Which namespaces the child enters.
+pub(crate) enum Namespaces {
+    /// None (the machine lacks them and `allow_unsafe` is set).
+    None,
+    /// A new user and network namespace.
+    New,
+    /// The user and mount namespace of the sandbox's disk quota, a new network namespace, and the
+    /// work directory (as the mount namespace shows it) as the current directory.
+    Join { user: RawFd, mount: RawFd, work_dir: CString },
 }
 
 /// The fd the driver reads and writes frames on.
@@ -257,8 +288,9 @@ impl ChildSetup {
         ]
     }
 
-    /// Confines the calling (child) process: a session of its own, namespaces, rlimits, the
-    /// protocol socket on fd 3 and every other fd above 2 closed at exec, Landlock, then seccomp.
+    /// Confines the calling (child) process: a session of its own, namespaces (joining the disk
+    /// quota's), rlimits, the protocol socket on fd 3 and every other fd above 2 closed at exec,
+    /// Landlock, then seccomp.
     /// Async-signal-safe: no allocation, no locks.
     pub fn apply(&mut self) -> io::Result<()> {
         // SAFETY (whole function): plain system calls on values prepared before fork.
@@ -266,8 +298,19 @@ impl ChildSetup {
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
-            if self.namespaces {
-                enter_namespaces()?;
+            match &self.namespaces {
+                Namespaces::None => {}
+                Namespaces::New => enter_namespaces()?,
+                Namespaces::Join { user, mount, work_dir } => {
+                    for (fd, kind) in [(*user, libc::CLONE_NEWUSER), (*mount, libc::CLONE_NEWNS)] {
+                        if libc::setns(fd, kind) != 0 {
+                            return Err(io::Error::last_os_error());
+                        }
+                    }
+                    if libc::unshare(libc::CLONE_NEWNET) != 0 || libc::chdir(work_dir.as_ptr()) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
             }
             for (resource, limit) in &self.rlimits {
                 if libc::setrlimit(*resource, limit) != 0 {
@@ -328,7 +371,7 @@ impl IsolationReport {
     }
 }
 
-fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     format!("{} MiB", bytes >> 20)
 }
 
@@ -360,7 +403,16 @@ impl fmt::Display for IsolationReport {
             l.output_bytes
         )?;
         writeln!(f, "  env      emptied; the code sees only {}", self.env.join(", "))?;
-        write!(f, "  unlimited: total disk use and number of files in the work directory (only each file's size is limited)")
+        if self.active.contains(&Mechanism::DiskQuota) {
+            write!(
+                f,
+                "  disk     {} and {} files written in all (writes refused past them), copied into the work directory after each execution",
+                mib(l.disk_bytes),
+                l.disk_files
+            )
+        } else {
+            write!(f, "  unlimited: total disk use and number of files in the work directory (only each file's size is limited)")
+        }
     }
 }
 
@@ -369,7 +421,7 @@ mod tests {
     use super::*;
 
     fn support(landlock_abi: Result<u32, String>, namespaces: Result<(), String>) -> KernelSupport {
-        KernelSupport { landlock_abi, namespaces, seccomp: syscalls::filters() }
+        KernelSupport { landlock_abi, namespaces, seccomp: syscalls::filters(), disk_quota: Ok(()) }
     }
 
     #[test]
@@ -388,8 +440,19 @@ mod tests {
         let no_landlock = support(Err("this kernel has no Landlock".into()), Ok(()));
         let plan = Plan::new(&no_landlock, true).expect("allowed");
         assert!(!plan.landlock && !plan.scopes && plan.namespaces && plan.seccomp.is_some());
-        assert_eq!(plan.active(), vec![Mechanism::Namespaces, Mechanism::Seccomp]);
+        assert_eq!(plan.active(), vec![Mechanism::Namespaces, Mechanism::Seccomp, Mechanism::DiskQuota]);
         assert_eq!(plan.missing.len(), 2);
+    }
+
+    #[test]
+    fn a_machine_without_overlays_in_namespaces_has_no_disk_quota_and_says_so() {
+        let mut no_overlay = support(Ok(6), Ok(()));
+        no_overlay.disk_quota = Err("mounting the overlay (overlayfs with userxattr) failed: Invalid argument (os error 22)".into());
+        let text = Plan::new(&no_overlay, false).unwrap_err().to_string();
+        assert!(text.contains("no disk quota") && text.contains("Invalid argument") && text.contains("Linux 5.11+"), "{text}");
+        let plan = Plan::new(&no_overlay, true).expect("allowed");
+        assert!(!plan.disk_quota && plan.namespaces);
+        assert_eq!(plan.missing.iter().map(|m| m.mechanism).collect::<Vec<_>>(), [Mechanism::DiskQuota]);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - Confinement, checked by [`IsolationReport`]: Landlock (the file system is the work directory,
 //!   read-write, plus the Python installation and system libraries, read-only; no signals to
 //!   processes outside the sandbox), a user and network namespace (no host capabilities, no
-//!   network), a seccomp filter (no sockets, no new processes, no mount, namespace, module, tracing
+//!   network), a disk quota (a mount namespace in which writes to the work directory land in a
+//!   size-limited tmpfs), a seccomp filter (no sockets, no new processes, no mount, namespace, module, tracing
 //!   or io_uring syscalls), rlimits (CPU time, address space, file size, open files), a wall-clock
 //!   timeout that kills the interpreter's process group, and an emptied environment. Where the
 //!   kernel lacks a mechanism, [`Sandbox::start`] refuses unless [`SandboxConfig::allow_unsafe`] is
@@ -32,8 +33,11 @@
 //! fail; threads work), so killing the interpreter's process group ends everything it started.
 //! Exec is allowed only of the interpreter itself, and replacing the driver that way ends in a
 //! restart. `RLIMIT_NPROC` is not used: it does not bind root and counts every process of a user.
-//! Not limited: the total disk use and number of files in the work directory (only each file's
-//! size is).
+//! The disk quota ([`Limits::disk_bytes`], [`Limits::disk_files`]) is the kernel's, not the
+//! interpreter's: the code writes into a size-limited tmpfs under an overlay of the work
+//! directory, and the host copies what it wrote into the work directory after each execution and
+//! before answering each tool call (so host tools see it). Renaming a folder that was in the work
+//! directory before fails with `EXDEV` (overlays without redirects); `shutil.move` copies instead.
 //!
 //! Bad code is an observation, never an error of this crate: syntax errors, exceptions, infinite
 //! loops, memory or fork bombs and attempts to leave the sandbox all come back as an
@@ -54,8 +58,10 @@ mod isolation;
 mod output;
 mod protocol;
 mod python;
+mod quota;
 mod sandbox;
 mod syscalls;
+mod writeback;
 
 use std::fmt;
 use std::io;
@@ -64,7 +70,7 @@ use std::path::PathBuf;
 pub use bench::{bench, BenchReport};
 pub use config::{Limits, SandboxConfig};
 pub use isolation::{missing_mechanisms, IsolationReport, Mechanism, Missing};
-pub use sandbox::{Exception, Execution, Interruption, NoTools, Sandbox, ToolHandler};
+pub use sandbox::{DiskQuotaUsedUp, Exception, Execution, Interruption, NoTools, Sandbox, ToolHandler};
 
 /// Why the host could not start or keep a sandboxed interpreter (bad code is never one of these).
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +142,15 @@ pub enum SandboxError {
     Handshake {
         /// What happened, with the interpreter's stderr when it printed any.
         detail: String,
+    },
+    /// Copying the files the code wrote into the work directory failed on the host side (they
+    /// stay in the sandbox and the next copy tries again).
+    #[error("copying the files the code wrote into the work directory {} failed: {source}", work_dir.display())]
+    Writeback {
+        /// The work directory.
+        work_dir: PathBuf,
+        /// The error.
+        source: io::Error,
     },
     /// Reading from or writing to the interpreter failed on the host side.
     #[error("sandbox I/O failed: {0}")]

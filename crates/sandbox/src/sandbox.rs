@@ -13,10 +13,11 @@ use tokio::time::Instant;
 
 use crate::filesystem;
 use crate::interpreter::{Event, Interpreter, Sent, Streams};
-use crate::isolation::{IsolationReport, KernelSupport, Plan};
+use crate::isolation::{mib, IsolationReport, KernelSupport, Plan};
 use crate::output::Clipped;
 use crate::protocol::{encode, DriverFrame, HostFrame};
 use crate::python::{self, PythonInstallation};
+use crate::quota::DiskQuota;
 use crate::{SandboxConfig, SandboxError};
 
 /// Names the code may not give a tool: Python keywords and the driver's own functions.
@@ -146,6 +147,36 @@ impl fmt::Display for Interruption {
     }
 }
 
+/// The sandbox's disk quota is used up: the kernel refuses writes past it (`ENOSPC`) until the
+/// code deletes files it wrote. Measured by the host on the quota's file system, not reported by
+/// the interpreter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskQuotaUsedUp {
+    /// The quota's bytes ([`Limits::disk_bytes`](crate::Limits::disk_bytes)).
+    pub limit_bytes: u64,
+    /// The quota's files ([`Limits::disk_files`](crate::Limits::disk_files)).
+    pub limit_files: u64,
+    /// Bytes the code's writes held when the execution ended.
+    pub bytes: u64,
+    /// Files, folders, links and deletion marks they held.
+    pub files: u64,
+}
+
+impl fmt::Display for DiskQuotaUsedUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the sandbox's disk quota ({}, {} files) is used up ({} and {} files written): writes past it were refused \
+             (`No space left on device`); delete files the code wrote and no longer needs, or have the limit raised \
+             (`sandbox_disk_mib`, `sandbox_files` in agentos's config.toml)",
+            mib(self.limit_bytes),
+            self.limit_files,
+            mib(self.bytes),
+            self.files
+        )
+    }
+}
+
 /// What one execution did: the observation an agent gets for its code.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Execution {
@@ -161,6 +192,8 @@ pub struct Execution {
     pub final_answer: Option<String>,
     /// Why the code was stopped, if it was.
     pub interruption: Option<Interruption>,
+    /// Set when the sandbox's disk quota was used up at the end of the execution.
+    pub disk_quota: Option<DiskQuotaUsedUp>,
     /// Whether a fresh interpreter replaced a killed one (after this execution was stopped, or
     /// before it ran because an earlier execution was abandoned mid-way): earlier state is gone.
     pub restarted: bool,
@@ -227,6 +260,9 @@ impl fmt::Display for Execution {
         if let Some(interruption) = &self.interruption {
             parts.push(("interrupted", interruption.to_string()));
         }
+        if let Some(used_up) = &self.disk_quota {
+            parts.push(("disk quota", used_up.to_string()));
+        }
         if self.restarted {
             let lost = "a fresh interpreter was started: variables, imports and definitions from earlier executions are gone (files in the work directory remain)";
             parts.push(("restarted", lost.to_string()));
@@ -261,6 +297,8 @@ pub struct Sandbox {
     plan: Plan,
     env: Vec<(String, String)>,
     report: IsolationReport,
+    /// The disk quota's namespaces and mounts, when the plan has them.
+    quota: Option<DiskQuota>,
     interpreter: Option<Interpreter>,
     restarts: u32,
 }
@@ -294,7 +332,11 @@ impl Sandbox {
             limits: config.limits.clone(),
             env: env.iter().map(|(name, _)| name.clone()).collect(),
         };
-        let mut sandbox = Sandbox { config, python, plan, env, report, interpreter: None, restarts: 0 };
+        let quota = match plan.disk_quota {
+            true => Some(DiskQuota::create(&config.work_dir, &config.limits)?),
+            false => None,
+        };
+        let mut sandbox = Sandbox { config, python, plan, env, report, quota, interpreter: None, restarts: 0 };
         sandbox.interpreter = Some(sandbox.spawn().await?);
         Ok(sandbox)
     }
@@ -354,6 +396,10 @@ impl Sandbox {
                 Event::Frame(DriverFrame::Call { id, name, arguments }) => {
                     execution.tool_calls += 1;
                     let asked = Instant::now();
+                    // Host tools see the files the code wrote so far.
+                    if let Some(quota) = &self.quota {
+                        quota.write_back().await?;
+                    }
                     let answer = tools.call(&name, arguments).await;
                     deadline += asked.elapsed();
                     let (ok, text) = match &answer {
@@ -396,22 +442,32 @@ impl Sandbox {
                 execution.restarted = true;
             }
         }
+        if let Some(quota) = &self.quota {
+            // The quota's mounts outlive a killed interpreter, so its last writes are copied too.
+            quota.write_back().await?;
+            execution.disk_quota = quota.used_up()?;
+        }
         execution.stdout = streams.stdout.clipped().render(limits.output_bytes);
         execution.stderr = streams.stderr.clipped().render(limits.output_bytes);
         execution.duration = started.elapsed();
         Ok(execution)
     }
 
-    /// Stops the interpreter and waits for it to exit.
+    /// Stops the interpreter, waits for it to exit and copies what it wrote last into the work
+    /// directory.
     pub async fn shutdown(mut self) {
         if let Some(mut interpreter) = self.interpreter.take() {
             interpreter.terminate().await;
+        }
+        if let Some(quota) = self.quota.take() {
+            // Nothing to report it to: the next sandbox in this work directory starts from it.
+            let _ = quota.write_back().await;
         }
     }
 
     /// Starts a confined interpreter as this sandbox's config and plan say.
     async fn spawn(&self) -> Result<Interpreter, SandboxError> {
-        Interpreter::start(&self.python, &self.plan, &self.config, &self.env).await
+        Interpreter::start(&self.python, &self.plan, &self.config, &self.env, self.quota.as_ref()).await
     }
 }
 
@@ -419,6 +475,9 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(interpreter) = &self.interpreter {
             interpreter.kill_group();
+        }
+        if let Some(quota) = &self.quota {
+            quota.write_back_now();
         }
     }
 }

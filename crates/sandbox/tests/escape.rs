@@ -9,6 +9,7 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,6 +47,25 @@ fn libc_call(call: &str, what: &str) -> String {
         "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nresult = libc.{call}\n\
          if result >= 0:\n    print('ESCAPED', {what:?}, result)\nelse:\n    print('stopped:', os.strerror(ctypes.get_errno()))\n"
     )
+}
+
+/// Bytes of the regular files under `dir` (each inode once, by its allocated blocks) and the
+/// number of entries.
+fn disk_use(dir: &Path) -> (u64, u64) {
+    fn walk(dir: &Path, inodes: &mut std::collections::HashSet<u64>, bytes: &mut u64, entries: &mut u64) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            *entries += 1;
+            if meta.is_dir() {
+                walk(&entry.path(), inodes, bytes, entries);
+            } else if meta.is_file() && inodes.insert(meta.ino()) {
+                *bytes += meta.blocks() * 512;
+            }
+        }
+    }
+    let (mut bytes, mut entries) = (0, 0);
+    walk(dir, &mut Default::default(), &mut bytes, &mut entries);
+    (bytes, entries)
 }
 
 fn outcome(condition: bool, failure: impl Into<String>) -> Result<(), String> {
@@ -86,6 +106,8 @@ async fn every_escape_attempt_is_stopped() {
     let mut config = config(root.path());
     config.limits.timeout = Duration::from_secs(3);
     config.limits.memory_bytes = 768 << 20;
+    config.limits.disk_bytes = 64 << 20;
+    config.limits.disk_files = 2000;
     let mut sandbox = Sandbox::start(config).await.expect("the sandbox starts");
     let mut neighbour = Sandbox::start(common::config(&root.path().join("neighbour"))).await.expect("a second sandbox starts");
     let neighbour_pid = neighbour.execute("import os\nos.getpid()", &NoTools).await.unwrap().value.expect("a pid");
@@ -97,6 +119,16 @@ async fn every_escape_attempt_is_stopped() {
     let no_connection = |_: &Execution| outcome(accepted.load(Ordering::SeqCst) == 0, "the host's listener accepted a connection");
     let nothing_outside = |_: &Execution| outcome(!outside.exists(), format!("{} was written", outside.display()));
     let restarted = |e: &Execution| outcome(e.restarted, "the interpreter was expected to be killed and restarted");
+    let work_dir = sandbox.work_dir().to_path_buf();
+    let within_quota = |_: &Execution| {
+        let (bytes, entries) = disk_use(&work_dir);
+        outcome(
+            bytes <= 64 << 20 && entries <= 2000,
+            format!("the work directory holds {bytes} bytes in {entries} entries, past the quota"),
+        )
+    };
+    let quota_used_up =
+        |e: &Execution| within_quota(e).and_then(|()| outcome(e.disk_quota.is_some(), "the host did not see the quota used up"));
     let attempts = vec![
         checked("TCP to a port the host listens on", must_fail(&format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"), "connected to the host"), no_connection),
         checked("UDP to the host", must_fail(&format!("import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {port}))"), "sent UDP"), no_connection),
@@ -156,6 +188,9 @@ async fn every_escape_attempt_is_stopped() {
         attempt("growing memory bomb", must_fail("hog = []\nwhile True:\n    hog.append(bytearray(32 << 20))", "never ran out of memory")),
         checked("infinite loop", "while True:\n    pass", |e: &Execution| outcome(e.timed_out() && e.restarted, "the loop was not stopped by the timeout")),
         attempt("write the driver's socket", "import os\nos.write(3, b'\\xff\\xff\\xff\\xffjunk')\nimport time\ntime.sleep(1)\nprint('ESCAPED? the junk frame was accepted')"),
+        checked("amplify the host's copy with sparse files and hard links", "import os\nfor i in range(200):\n    with open(f'sparse{i}', 'wb') as f:\n        f.truncate(60 << 20)\nfor i in range(500):\n    os.link('sparse0', f'link{i}')\nprint('stopped: holes and links stay holes and links')", within_quota),
+        checked("fill the disk with big files", must_fail("i = 0\nwhile True:\n    open(f'fill{i}', 'wb').write(b'x' * (4 << 20))\n    i += 1", "wrote past the byte quota"), quota_used_up),
+        checked("fill the disk with many files", must_fail("i = 0\nwhile True:\n    open(f'many{i}', 'w').close()\n    i += 1", "created files past the quota"), quota_used_up),
     ];
 
     let total = attempts.len();

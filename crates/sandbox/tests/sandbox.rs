@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -467,7 +469,15 @@ async fn the_report_lists_the_mechanisms_and_limits() {
     assert!(report.is_complete() && agentos_sandbox::missing_mechanisms().is_empty(), "this machine lacks: {report}");
     assert!(report.read_only.iter().any(|p| p.join("os.py").is_file()), "the standard library is readable: {report}");
     let text = report.to_string();
-    for expected in ["Landlock file-system rules", "user and network namespaces", "seccomp filter", "10 s wall clock", "env      emptied"] {
+    for expected in [
+        "Landlock file-system rules",
+        "user and network namespaces",
+        "seccomp filter",
+        "disk quota",
+        "10 s wall clock",
+        "env      emptied",
+        "256 MiB and 10000 files written in all",
+    ] {
         assert!(text.contains(expected), "{expected:?} in {text}");
     }
     sandbox.shutdown().await;
@@ -482,4 +492,131 @@ async fn bench_measures_side_by_side_and_prints_ratios() {
     let text = report.to_string();
     assert_eq!(text.matches("x python -c pass").count(), 3, "{text}");
     assert!(text.contains("median of 2 samples") && text.contains("seccomp filter"), "{text}");
+}
+
+/// The text of the real work directory's file `name`.
+fn real(work_dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(work_dir.join(name)).unwrap_or_else(|e| panic!("{name} in the work directory: {e}"))
+}
+
+#[tokio::test]
+async fn writes_past_the_disk_quota_are_refused_and_the_observation_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.disk_bytes = 8 << 20;
+    let mut sandbox = start(config).await;
+    let work_dir = sandbox.work_dir().to_path_buf();
+    let code = "for i in range(4):\n    with open(f'part{i}', 'wb') as f:\n        f.write(b'x' * (3 << 20))";
+    let execution = sandbox.execute(code, &NoTools).await.unwrap();
+    let exception = execution.exception.as_ref().expect("a refused write");
+    assert!(exception.message.contains("No space left on device"), "{execution}");
+    let used_up = execution.disk_quota.as_ref().expect("the host saw the quota used up");
+    assert_eq!((used_up.limit_bytes, used_up.limit_files, used_up.bytes), (8 << 20, 10_000, 8 << 20), "{used_up:?}");
+    let observation = execution.to_string();
+    assert!(observation.contains("[disk quota]\nthe sandbox's disk quota (8 MiB, 10000 files) is used up"), "{observation}");
+    for part in ["part0", "part1"] {
+        assert_eq!(std::fs::metadata(work_dir.join(part)).unwrap().len(), 3 << 20, "{part} was within the quota");
+    }
+    assert!(std::fs::metadata(work_dir.join("part2")).unwrap().len() < 3 << 20, "part2 was cut at the quota");
+    assert!(!work_dir.join("part3").exists());
+
+    let execution = sandbox.execute("import os\nos.remove('part2')\nopen('small', 'w').write('fits again')", &NoTools).await.unwrap();
+    assert!(execution.succeeded() && execution.disk_quota.is_none(), "deleting frees the quota: {execution}");
+    assert!(!work_dir.join("part2").exists());
+    assert_eq!(real(&work_dir, "small"), "fits again");
+}
+
+#[tokio::test]
+async fn creating_files_past_the_quota_is_refused_and_a_restart_does_not_renew_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.disk_files = 20;
+    let mut sandbox = start(config).await;
+    let work_dir = sandbox.work_dir().to_path_buf();
+    let code = "made = 0\ntry:\n    for i in range(100):\n        open(f'f{i}', 'w').close()\n        made += 1\nexcept OSError as e:\n    print(e.strerror)\nmade";
+    let execution = sandbox.execute(code, &NoTools).await.unwrap();
+    assert_eq!((execution.value.as_deref(), execution.stdout.as_str()), (Some("20"), "No space left on device\n"), "{execution}");
+    assert_eq!(execution.disk_quota.as_ref().map(|used_up| used_up.files), Some(20), "{execution}");
+    assert_eq!(std::fs::read_dir(&work_dir).unwrap().count(), 20);
+
+    let execution = sandbox.execute("import os\nos._exit(0)", &NoTools).await.unwrap();
+    assert!(execution.restarted && execution.disk_quota.is_some(), "{execution}");
+    let execution = sandbox.execute("open('one-more', 'w')", &NoTools).await.unwrap();
+    assert!(execution.exception.is_some_and(|e| e.message.contains("No space left")), "the new interpreter has the same quota");
+}
+
+#[tokio::test]
+async fn the_work_directory_holds_what_the_code_wrote_renamed_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let work_dir = dir.path().join("work");
+    for folder in ["old-dir", "replaced"] {
+        std::fs::create_dir_all(work_dir.join(folder)).unwrap();
+    }
+    for (name, text) in
+        [("keep.txt", "kept"), ("old.txt", "old"), ("gone.txt", "gone"), ("old-dir/inner.txt", "in"), ("replaced/a.txt", "a")]
+    {
+        std::fs::write(work_dir.join(name), text).unwrap();
+    }
+    let mut sandbox = start(config(dir.path())).await;
+    let work_dir = sandbox.work_dir().to_path_buf();
+    let first = "import os, shutil\nopen('new.txt', 'w').write('new')\nos.chmod('new.txt', 0o640)\nos.utime('new.txt', (10**9, 10**9))\n\
+                 os.makedirs('a/b/c')\n\
+                 open('a/b/c/deep.txt', 'w').write('deep')\nopen('old.txt', 'a').write(' changed')\nos.remove('gone.txt')\n\
+                 shutil.rmtree('old-dir')\nopen('temp.txt', 'w').write('temporary')";
+    let execution = sandbox.execute(first, &NoTools).await.unwrap();
+    assert!(execution.succeeded(), "{execution}");
+    assert_eq!(real(&work_dir, "new.txt"), "new");
+    let copied = std::fs::metadata(work_dir.join("new.txt")).unwrap();
+    assert_eq!((copied.permissions().mode() & 0o777, copied.mtime()), (0o640, 1_000_000_000), "mode and time are kept");
+    assert_eq!(real(&work_dir, "a/b/c/deep.txt"), "deep");
+    assert_eq!((real(&work_dir, "old.txt").as_str(), real(&work_dir, "keep.txt").as_str()), ("old changed", "kept"));
+    assert!(!work_dir.join("gone.txt").exists() && !work_dir.join("old-dir").exists());
+
+    let second = "import os, shutil\nos.rename('new.txt', 'renamed.txt')\nos.remove('temp.txt')\nos.rename('a', 'z')\n\
+                  shutil.rmtree('replaced')\nos.mkdir('replaced')\nopen('replaced/b.txt', 'w').write('b')\n\
+                  os.symlink('renamed.txt', 'link')\nos.link('renamed.txt', 'hard')";
+    let execution = sandbox.execute(second, &NoTools).await.unwrap();
+    assert!(execution.succeeded(), "{execution}");
+    assert_eq!(real(&work_dir, "renamed.txt"), "new");
+    for absent in ["new.txt", "temp.txt", "a"] {
+        assert!(!work_dir.join(absent).exists(), "{absent} is gone");
+    }
+    assert_eq!(real(&work_dir, "z/b/c/deep.txt"), "deep");
+    let replaced: Vec<PathBuf> = std::fs::read_dir(work_dir.join("replaced")).unwrap().map(|e| e.unwrap().file_name().into()).collect();
+    assert_eq!(replaced, [PathBuf::from("b.txt")], "the folder the code replaced holds only what it wrote");
+    assert_eq!(std::fs::read_link(work_dir.join("link")).unwrap(), Path::new("renamed.txt"));
+    let (renamed, hard) = (std::fs::metadata(work_dir.join("renamed.txt")).unwrap(), std::fs::metadata(work_dir.join("hard")).unwrap());
+    assert_eq!(renamed.ino(), hard.ino(), "two names of one file stay one file");
+    let execution = sandbox.execute("sorted(os.listdir('.'))", &NoTools).await.unwrap();
+    let listed = "['hard', 'keep.txt', 'link', 'old.txt', 'renamed.txt', 'replaced', 'z']";
+    assert_eq!(execution.value.as_deref(), Some(listed), "the code sees what the host sees");
+    assert_eq!(std::fs::read_dir(&work_dir).unwrap().count(), 7);
+}
+
+#[tokio::test]
+async fn a_tool_called_from_code_sees_the_files_the_cell_wrote_and_a_timeout_keeps_them() {
+    /// `read_back(path)`: the text of a file of the real work directory, read by the host.
+    struct ReadBack(PathBuf);
+    #[async_trait::async_trait]
+    impl agentos_sandbox::ToolHandler for ReadBack {
+        async fn call(&self, _name: &str, arguments: serde_json::Value) -> Result<String, String> {
+            let path = self.0.join(arguments["path"].as_str().unwrap_or_default());
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.timeout = Duration::from_secs(1);
+    config.tools = vec![agentos_core::ToolSpec {
+        name: "read_back".into(),
+        description: "Reads a file of the work directory on the host.".into(),
+        parameters: serde_json::json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+    }];
+    let mut sandbox = start(config).await;
+    let tool = ReadBack(sandbox.work_dir().to_path_buf());
+    let execution = sandbox.execute("open('note.txt', 'w').write('written by the code')\nread_back(path='note.txt')", &tool).await.unwrap();
+    assert_eq!(execution.value.as_deref(), Some("'written by the code'"), "{execution}");
+    let execution = sandbox.execute("open('last-words.txt', 'w').write('before the loop')\nwhile True:\n    pass", &tool).await.unwrap();
+    assert!(execution.timed_out(), "{execution}");
+    assert_eq!(real(&tool.0, "last-words.txt"), "before the loop");
 }
