@@ -1,6 +1,8 @@
 //! Settings: `~/.agentos/config.toml` (or `$AGENTOS_HOME/config.toml`), overridden by environment
 //! variables, overridden by flags.
 
+use crate::validate::Origin;
+use agentos_kernel::Policy;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -29,20 +31,34 @@ pub struct Config {
 pub use agentos_models::home;
 
 impl Config {
-    /// Reads the settings file if there is one.
+    /// Reads the settings file if there is one, and checks the values whose meaning does not
+    /// depend on the command (counts, the policy); an error names the key.
     pub fn load() -> Result<Config> {
         let path = home().join("config.toml");
-        match std::fs::read_to_string(&path) {
+        let config: Config = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                toml::from_str(&text).with_context(|| format!("{} is not a valid agentos config; fix or remove it", path.display()))
+                toml::from_str(&text).with_context(|| format!("{} is not a valid agentos config; fix or remove it", path.display()))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        for (key, value) in [("max_steps", config.max_steps.map(|n| n as usize)), ("max_concurrent", config.max_concurrent)] {
+            if value == Some(0) {
+                return Err(Origin::Config(key).error("must be at least 1"));
+            }
         }
+        config.policy()?;
+        Ok(config)
     }
 
-    /// The database file: the flag, else the config, else `<home>/agentos.db`.
-    pub fn db(&self, flag: Option<PathBuf>) -> PathBuf {
-        flag.or_else(|| self.db.clone()).unwrap_or_else(|| home().join("agentos.db"))
+    /// The scheduling policy (`policy`), the kernel's default if unset.
+    pub fn policy(&self) -> Result<Policy> {
+        let policy = self.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(|e| Origin::Config("policy").error(e))?;
+        Ok(policy.unwrap_or_default())
+    }
+
+    /// The database file, `<home>/agentos.db`, when neither `--db`, `AGENTOS_DB` nor `db` names one.
+    pub fn default_db() -> PathBuf {
+        home().join("agentos.db")
     }
 }
