@@ -266,7 +266,7 @@ pub fn existing_db(db: &Setting<PathBuf>) -> Result<()> {
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     Err(match (&db.origin, folder.is_dir()) {
         (Origin::Default, _) => db.error(format!(
-            "nothing is recorded yet: there is no database at {}; `agentos run \"<task>\"` creates it (or point --db at another)",
+            "nothing is recorded yet: there is no database at {}; the first `agentos run` or `agentos bench gym` creates it (or point --db at another)",
             path.display()
         )),
         (_, false) => db.error(format!(
