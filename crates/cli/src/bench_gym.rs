@@ -96,7 +96,7 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     if strategies.is_empty() {
         bail!("--strategies is empty; name at least one, for example --strategies cot,react");
     }
-    let env = agentos_gym::environment(&args.env, &data)?;
+    let env = agentos_gym::environment(&args.env, &data).map_err(|e| Origin::Flag("--env".into()).error(e))?;
     // Every argument is checked before a model is downloaded or loaded, or an episode runs.
     let chosen = validate::strategies(&strategies, &Origin::Flag("--strategies".into()))?;
     validate::roles(&chosen, &args.roles)?;

@@ -62,6 +62,17 @@ fn untouched(home: &Path, own: &[&str]) {
     assert!(made.is_empty(), "created {made:?}");
 }
 
+/// `agentos run hi --model <scripted> <extra>` in a fresh home (holding the script only) is
+/// refused, saying each of `expected`, and creates nothing.
+fn run_refused(extra: &[&str], expected: &[&str]) {
+    let home = tempfile::tempdir().unwrap();
+    let model = scripted(home.path());
+    let mut args = vec!["run", "hi", "--model", &model];
+    args.extend(extra);
+    says(&refused(offline(home.path(), &args)), expected);
+    untouched(home.path(), &["script.json"]);
+}
+
 #[test]
 fn an_empty_task_is_refused() {
     let home = tempfile::tempdir().unwrap();
@@ -72,13 +83,9 @@ fn an_empty_task_is_refused() {
 
 #[test]
 fn zero_steps_calls_and_tokens_are_refused() {
-    let home = tempfile::tempdir().unwrap();
-    let model = scripted(home.path());
     for flag in ["--max-steps", "--max-calls", "--max-tokens"] {
-        let printed = refused(offline(home.path(), &["run", "hi", "--model", &model, flag, "0"]));
-        says(&printed, &[flag, "must be at least 1"]);
+        run_refused(&[flag, "0"], &[flag, "must be at least 1"]);
     }
-    untouched(home.path(), &["script.json"]);
 }
 
 #[test]
@@ -99,13 +106,12 @@ fn a_zero_concurrency_is_refused() {
 
 #[test]
 fn temperatures_outside_0_to_2_are_refused() {
-    let home = tempfile::tempdir().unwrap();
-    let model = scripted(home.path());
     for t in ["--temperature=2.5", "--temperature=-0.1", "--temperature=NaN"] {
-        says(&refused(offline(home.path(), &["run", "hi", "--model", &model, t])), &["--temperature", "from 0 to 2"]);
+        run_refused(&[t], &["--temperature", "from 0 to 2"]);
     }
+    let home = tempfile::tempdir().unwrap();
     says(&refused(offline(home.path(), &["bench", "gym", "--env", "game24", "--temperature", "3"])), &["--temperature", "from 0 to 2"]);
-    untouched(home.path(), &["script.json"]);
+    untouched(home.path(), &[]);
 }
 
 #[test]
@@ -125,22 +131,13 @@ fn an_unknown_role_or_one_the_strategy_does_not_use_is_refused() {
 
 #[test]
 fn unsafe_sandbox_without_code_actions_is_refused() {
-    let home = tempfile::tempdir().unwrap();
-    let model = scripted(home.path());
-    let printed = refused(offline(home.path(), &["run", "hi", "--model", &model, "--unsafe-sandbox"]));
-    says(&printed, &["--unsafe-sandbox", "add --actions code, or drop --unsafe-sandbox"]);
-    untouched(home.path(), &["script.json"]);
+    run_refused(&["--unsafe-sandbox"], &["--unsafe-sandbox", "add --actions code, or drop --unsafe-sandbox"]);
 }
 
 #[test]
 fn a_workdir_that_is_a_file_is_refused() {
-    let home = tempfile::tempdir().unwrap();
-    let model = scripted(home.path());
-    let printed = refused(offline(home.path(), &["run", "hi", "--model", &model, "--workdir", "script.json"]));
-    says(&printed, &["--workdir script.json is a file, not a folder", "give the folder"]);
-    let printed = refused(offline(home.path(), &["run", "hi", "--model", &model, "--workdir", "nowhere"]));
-    says(&printed, &["--workdir nowhere: no such folder"]);
-    untouched(home.path(), &["script.json"]);
+    run_refused(&["--workdir", "script.json"], &["--workdir script.json is a file, not a folder", "give the folder"]);
+    run_refused(&["--workdir", "nowhere"], &["--workdir nowhere: no such folder"]);
 }
 
 #[test]
