@@ -195,6 +195,7 @@ pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> R
         Ok(answer) => Ending::Finished(answer),
         Err(AgentError::Kernel(KernelError::Suspended(_))) => Ending::Suspended,
         Err(AgentError::Kernel(KernelError::Cancelled(_))) => Ending::Cancelled,
+        Err(AgentError::Kernel(KernelError::Interrupted { reason, .. })) => Ending::Interrupted(reason),
         Err(e) => Ending::Failed(e.to_string()),
     };
     kernel.finish(agent, ending.clone()).await?;

@@ -2,7 +2,8 @@
 //! manager) and a real sandboxed Python, with scripted models: multi-step work on a CSV with
 //! variables kept between cells, bad code as observations, code refused without the capability,
 //! tools called from Python journaled and access-checked, resume after a kill, and functions kept
-//! by one run, retrieved and used by the next.
+//! by one run (with the imports and helpers they need, checked in a fresh interpreter), retrieved
+//! and used by the next, a use counted a success only when no call raised.
 
 use agentos_agents::{drive, ReAct};
 use agentos_core::{CodeOutput, StepKind, ToolSpec, Trajectory};
@@ -322,6 +323,70 @@ async fn a_function_kept_by_one_run_is_retrieved_offered_and_used_by_a_related_o
     let t = s.trajectory(&agent);
     let StepKind::Library { functions, .. } = &t.steps[0].kind else { panic!("the library step comes first") };
     assert!(functions.is_empty(), "{functions:?}");
+}
+
+#[tokio::test]
+async fn a_kept_function_brings_its_imports_and_helpers_to_a_later_runs_fresh_interpreter() {
+    let s = setup();
+    // Run 1 imports at the top of its cell, defines a function using the import and a helper, and
+    // one using a variable of the run, which cannot be kept.
+    let code = "import statistics\n\nRATE = 0.2\n\n\
+                def prices(path):\n    with open(path) as f:\n        next(f)\n        return [float(line.split(',')[1]) for line in f]\n\n\
+                def price_median(path):\n    \"\"\"Median of the price column of a CSV file.\"\"\"\n    return statistics.median(prices(path))\n\n\
+                def price_with_tax(price):\n    \"\"\"A price with tax.\"\"\"\n    return price * (1 + RATE)\n\n\
+                print(price_median('prices.csv'))";
+    let first = json!([cell(code), cell_when("2.5", "final_answer(2.5)")]);
+    let (agent, ending) = s.run(s.spec("first", first, "What is the median price in prices.csv?")).await;
+    assert_eq!(ending, Ending::Finished("2.5".into()));
+    let kept = s.kernel.storage().action("price_median").unwrap().expect("kept after a successful run");
+    assert!(
+        kept.source.starts_with("import statistics\n\ndef prices(path):\n") && kept.source.contains("\n\ndef price_median(path):\n"),
+        "its import and its helper come with it: {}",
+        kept.source
+    );
+    assert!(s.kernel.storage().action("price_with_tax").unwrap().is_none(), "a function reading a variable of the run is not kept");
+    let rejected = s.events(&agent, "library_rejected");
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let why = rejected[0]["functions"]["price_with_tax"].as_str().unwrap();
+    assert!(why.contains("uses RATE"), "{why}");
+    assert!(rejected[0]["functions"].get("price_median").is_none(), "{rejected:?}");
+
+    // Run 2 starts a fresh interpreter, is offered the function and calls it: statistics is there.
+    let second = json!([cell("final_answer(price_median('prices.csv'))")]);
+    let (agent, ending) = s.run(s.spec("second", second, "What is the median of the prices in prices.csv?")).await;
+    assert_eq!(ending, Ending::Finished("2.5".into()));
+    let t = s.trajectory(&agent);
+    let StepKind::Library { functions, .. } = &t.steps[0].kind else { panic!("the library step comes first") };
+    assert!(functions.iter().any(|f| f.name == "price_median"), "{functions:?}");
+    assert!(s.events(&agent, "library_failed").is_empty(), "every offered function was defined");
+    let output = code_steps(&t)[0].2;
+    assert_eq!((output.library_calls.get("price_median"), output.library_raised.len()), (Some(&1), 0), "{output:?}");
+    let used = s.kernel.storage().action("price_median").unwrap().unwrap();
+    assert_eq!((used.uses, used.successes, used.offers), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_use_that_raised_is_not_a_success_though_the_run_finished() {
+    let s = setup();
+    let first = json!([
+        cell("def unit_price(total, units):\n    \"\"\"The price of one unit: total price divided by units.\"\"\"\n    return total / units\n\nunit_price(10, 4)"),
+        cell_when("2.5", "final_answer(2.5)"),
+    ]);
+    let (_, ending) = s.run(s.spec("first", first, "What is the unit price of 4 units for 10?")).await;
+    assert_eq!(ending, Ending::Finished("2.5".into()));
+    assert!(s.kernel.storage().action("unit_price").unwrap().is_some());
+
+    // Run 2 calls it on zero units: it raises, the code catches it, and the run finishes.
+    let second = json!([
+        cell("try:\n    unit_price(10, 0)\nexcept ZeroDivisionError:\n    print('no units')"),
+        cell_when("no units", "final_answer('undefined')"),
+    ]);
+    let (agent, ending) = s.run(s.spec("second", second, "What is the unit price of 0 units for 10?")).await;
+    assert_eq!(ending, Ending::Finished("undefined".into()));
+    let t = s.trajectory(&agent);
+    assert_eq!(code_steps(&t)[0].2.library_raised, [("unit_price".to_string(), 1)].into());
+    let used = s.kernel.storage().action("unit_price").unwrap().unwrap();
+    assert_eq!((used.uses, used.successes, used.offers), (1, 0, 1), "a use whose call raised is not a success");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! `agentos actions`: the action library (DynaSaur) for people: the functions code-mode runs
 //! wrote and kept, how often later runs used them, their source, and removing one.
 
+use crate::render::plural;
 use agentos_kernel::{ActionRecord, Storage};
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -86,9 +87,9 @@ fn show(storage: &Storage, name: &str, json: bool) -> Result<i32> {
 /// One function of the library for a person.
 fn describe(action: &ActionRecord) -> String {
     format!(
-        "{}\noffered to {} runs, used by {}, {} of them succeeded\nwritten by run {} (kept {}, last written {})\n\n{}\n",
+        "{}\noffered to {}, used by {}, {} of them succeeded\nwritten by run {} (kept {}, last written {})\n\n{}\n",
         action.signature,
-        action.offers,
+        plural(action.offers, "run"),
         action.uses,
         action.successes,
         action.created_run,

@@ -9,6 +9,7 @@
 //! the journal is built for, and says how to resume.
 
 use crate::config::{self, Config};
+use crate::render::plural;
 use crate::validate::{self, Origin, Origins, Setting};
 use crate::{kernel_builder, model_uri, models, parse_role};
 use agentos_gym::{Benchmark, BenchmarkSpec, Progress};
@@ -136,9 +137,9 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     let resuming = earlier.is_some();
     let succeeded_before = earlier.iter().flatten().filter(|e| e.reward.is_some_and(agentos_gym::succeeded)).count();
     eprintln!(
-        "benchmark {id}: {} on {} tasks of {}, model {} (Ctrl-C stops; the same command resumes)",
+        "benchmark {id}: {} on {} of {}, model {} (Ctrl-C stops; the same command resumes)",
         strategies.join(", "),
-        bench.tasks().len(),
+        plural(bench.tasks().len() as u64, "task"),
         args.env,
         model
     );
@@ -162,7 +163,9 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
             // The first report, before any episode of this run has ended.
             if p.last.is_none() {
                 if resuming {
-                    bar.suspend(|| eprintln!("resuming benchmark {id}: {} of {} episodes already done", p.skipped, p.total));
+                    bar.suspend(|| {
+                        eprintln!("resuming benchmark {id}: {} of {} already done", p.skipped, plural(p.total as u64, "episode"))
+                    });
                 }
                 bar.set_length(p.total as u64);
                 bar.reset_eta();
@@ -177,10 +180,10 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
         _ = tokio::signal::ctrl_c() => {
             bar.abandon();
             eprintln!(
-                "\ninterrupted: {} of {} episodes of benchmark {id} are done and recorded; episodes under way carry on from their \
+                "\ninterrupted: {} of {} of benchmark {id} done and recorded; episodes under way carry on from their \
                  journals when you run the same command again:\n  {}",
                 done.load(Ordering::SeqCst),
-                total.load(Ordering::SeqCst),
+                plural(total.load(Ordering::SeqCst) as u64, "episode"),
                 resume_command(&id)
             );
             return Ok(3);
@@ -190,8 +193,8 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     let outcome = outcome?;
     if outcome.unfinished > 0 {
         eprintln!(
-            "{} episodes were suspended or cancelled before they ended; run the same command again to resume them:\n  {}",
-            outcome.unfinished,
+            "{} suspended or cancelled before the end; run the same command again to resume them:\n  {}",
+            plural(outcome.unfinished as u64, "episode"),
             resume_command(&id)
         );
     }
@@ -206,7 +209,7 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path.display().to_string());
     }
-    eprintln!("\n{} episodes ran now, {} were done before; wrote {}", outcome.ran, outcome.skipped, written.join(", "));
+    eprintln!("\n{} ran now, {} done before; wrote {}", plural(outcome.ran as u64, "episode"), outcome.skipped, written.join(", "));
     eprintln!("training data from its trajectories: agentos export --benchmark {id} --format sharegpt|dpo");
     Ok(if outcome.unfinished > 0 { 3 } else { 0 })
 }

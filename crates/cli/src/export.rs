@@ -20,6 +20,7 @@
 //!   task is one pair. Messages have `role` and `content`; tool calls and tool results keep the
 //!   OpenAI Chat Completions shape (`tool_calls` with JSON-text `arguments`, `tool_call_id`).
 
+use crate::render::plural;
 use agentos_core::{Message, Role, StepKind, ToolSpec};
 use agentos_gym::{succeeded, BenchmarkSpec};
 use agentos_kernel::{EpisodeRecord, Storage};
@@ -104,9 +105,11 @@ pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
     };
     let (format, n) = (args.format.to_possible_value().expect("no format is skipped").get_name().to_string(), lines.len());
     let what = match args.format {
-        Format::Sharegpt => format!("{format} line{}: the successful episodes, of {} ended", plural(n), episodes.len()),
-        Format::Dpo if n == 0 => format!("{format} pairs: no task has both a successful and a failed episode"),
-        Format::Dpo => format!("{format} pair{}", plural(n)),
+        Format::Sharegpt => {
+            format!("{}: the successful episodes, of {} ended", plural(n as u64, &format!("{format} line")), episodes.len())
+        }
+        Format::Dpo if n == 0 => format!("0 {format} pairs: no task has both a successful and a failed episode"),
+        Format::Dpo => plural(n as u64, &format!("{format} pair")),
     };
     let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
     let to = match &args.out {
@@ -119,16 +122,8 @@ pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
             "standard output".to_string()
         }
     };
-    eprintln!("wrote {n} {what} (benchmark {}) to {to}", bench.id);
+    eprintln!("wrote {what} (benchmark {}) to {to}", bench.id);
     Ok(0)
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// One ShareGPT line per successful episode.

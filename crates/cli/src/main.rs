@@ -13,10 +13,14 @@ mod export;
 mod models;
 mod operator;
 mod render;
+mod runs;
+mod task;
 mod validate;
 
 use agentos_agents::{drive, strategy};
-use agentos_kernel::{ActionMode, Approval, Budget, Capabilities, Ending, Kernel, KernelBuilder, KernelConfig, RunSpec, Storage};
+use agentos_kernel::{
+    ActionMode, Approval, Budget, Capabilities, Ending, Interruption, Kernel, KernelBuilder, KernelConfig, Limits, RunSpec, Storage,
+};
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use config::Config;
@@ -29,6 +33,18 @@ use validate::{Origins, Setting};
 /// glibc's allocator serves poorly (see `agentos bench kernel`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// What the exit status of `run` and `resume` says, for their help.
+macro_rules! exit_codes {
+    () => {
+        "\n\nExit status:
+  0  the run finished with an answer
+  1  it failed, or agentos stopped on an error (bad input, an unreachable database)
+  3  it was suspended (Ctrl-C) or interrupted (SIGTERM, SIGHUP, its output closed);
+     `agentos resume <run>` carries it on
+  4  it was cancelled"
+    };
+}
 
 const EXAMPLES: &str = "Examples:
   agentos run \"What is 17% of 2,340? Check with the calculator.\" --model openai:gpt-4o-mini
@@ -56,22 +72,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs an agent on a task, printing each step as it happens.
-    #[command(after_help = "Examples:
+    #[command(after_help = concat!("Examples:
   agentos run \"What is (3/7 + 2/9) * 63?\" --model openai-compatible:http://127.0.0.1:8080/v1#qwen
   agentos run \"List the files here and read README.md\" --tools list_files,read_file --max-steps 6
   agentos run \"Rename the draft\" --tools read_file,write_file --approve --json
-  agentos run \"What is the mean of the price column in prices.csv?\" --actions code --workdir ./data")]
+  agentos run \"What is the mean of the price column in prices.csv?\" --actions code --workdir ./data
+  agentos run - --tools read_file < task.md          (the task from standard input)
+  agentos run --task-file task.md", exit_codes!()))]
     Run(RunArgs),
     /// Lists and shows recorded runs.
     #[command(subcommand)]
-    Runs(RunsCommand),
+    Runs(runs::RunsCommand),
     /// Carries an interrupted, suspended or failed run on from its last recorded step.
     #[command(
-        after_help = "Example:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated."
+        after_help = concat!("Examples:\n  agentos resume 0193a2c4e5f67890abcdef0123456789\n  agentos resume 0193a2c4e5f67890abcdef0123456789 --max-steps 30   # it had failed on its step limit\n\nRecorded steps are replayed, not executed again: no model call or tool call is repeated. A run that another live process drives is refused, naming that process.", exit_codes!())
     )]
     Resume {
         /// The run's id (see `agentos runs list`).
         run: String,
+        /// New limits for the rest of the run (recorded with it): a run that failed on a limit
+        /// carries on past it.
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print each event as a JSON line instead of text.
         #[arg(long)]
         json: bool,
@@ -117,29 +139,6 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum RunsCommand {
-    /// The most recent runs, newest first.
-    #[command(after_help = "Example:\n  agentos runs list --limit 5")]
-    List {
-        /// How many runs to show.
-        #[arg(long, default_value_t = 20, value_parser = validate::at_least_one::<usize>)]
-        limit: usize,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// One run's whole trajectory: every model request and response, every tool call and result.
-    #[command(after_help = "Example:\n  agentos runs show 0193a2c4e5f67890abcdef0123456789 --json")]
-    Show {
-        /// The run's id.
-        run: String,
-        /// Print the trajectory as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum BenchCommand {
     /// Kernel overhead: N concurrent ReAct agents against a simulated model with a fixed latency,
     /// against the latency bound, and against LangGraph's ReAct agent on the same server.
@@ -162,8 +161,12 @@ enum BenchCommand {
 
 #[derive(Args)]
 struct RunArgs {
-    /// What the agent should do.
-    task: String,
+    /// What the agent should do; `-` reads it from standard input.
+    #[arg(required_unless_present = "task_file")]
+    task: Option<String>,
+    /// Read the task from this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "task")]
+    task_file: Option<PathBuf>,
     /// The model URI (`agentos models` lists the forms).
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
@@ -212,6 +215,26 @@ struct RunArgs {
     json: bool,
 }
 
+/// The limits `resume` can change.
+#[derive(Args)]
+struct LimitArgs {
+    /// Most model turns before the agent gives up, from the start of the run.
+    #[arg(long, value_parser = validate::at_least_one::<u32>)]
+    max_steps: Option<u32>,
+    /// Most model calls the run may make, in all.
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
+    max_calls: Option<u64>,
+    /// Most tokens (in and out) the run may use, in all.
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
+    max_tokens: Option<u64>,
+}
+
+impl From<LimitArgs> for Limits {
+    fn from(l: LimitArgs) -> Limits {
+        Limits { max_steps: l.max_steps, max_model_calls: l.max_calls, max_tokens: l.max_tokens }
+    }
+}
+
 fn main() {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`agentos runs list | head`) instead of panicking on a failed print.
@@ -241,9 +264,8 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
     let db = db.value;
     match cli.command {
         Command::Run(args) => run(&config, &db, &origins, args).await,
-        Command::Resume { run, json, unsafe_sandbox } => resume(&config, &db, &run, json, unsafe_sandbox).await,
-        Command::Runs(RunsCommand::List { limit, json }) => list(&db, limit, json),
-        Command::Runs(RunsCommand::Show { run, json }) => show(&db, &run, json),
+        Command::Resume { run, limits, json, unsafe_sandbox } => resume(&config, &db, &run, limits.into(), json, unsafe_sandbox).await,
+        Command::Runs(command) => runs::run(&db, command),
         Command::Models { command } => models::run(&config, command),
         Command::Serve { model, addr } => serve(&config, &origins, model, &addr).await,
         Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
@@ -258,7 +280,9 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
 /// Reads `--role ROLE=URI`.
 pub(crate) fn parse_role(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((role, uri)) if !role.trim().is_empty() && !uri.trim().is_empty() => Ok((role.trim().to_string(), uri.trim().to_string())),
+        Some((role, uri)) if !role.trim().is_empty() && !uri.trim().is_empty() => {
+            Ok((role.trim().to_string(), agentos_llm::absolute_uri(uri.trim())))
+        }
         _ => Err(format!("`{text}` is not ROLE=URI; for example --role inner=openai:gpt-4o-mini")),
     }
 }
@@ -286,25 +310,28 @@ fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>, allow_un
 /// (the local model, pulled on first use).
 pub(crate) fn model_uri(config: &Config, origins: &Origins, flag: Option<String>) -> Result<String> {
     let uri = validate::model(config, origins, flag)?.value;
+    // Stored with the run: a file it names must be found again by a resume from another folder.
+    let uri = agentos_llm::absolute_uri(&uri);
     models::ensure_installed(&uri)?;
     Ok(uri)
 }
 
 async fn serve(config: &Config, origins: &Origins, model: Option<String>, addr: &str) -> Result<i32> {
     let uri = model_uri(config, origins, model)?;
-    let model = agentos_llm::from_uri(&uri)?;
+    let model = models::load(&uri, || agentos_llm::from_uri(&uri))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}; pick another --addr"))?;
-    eprintln!("serving {uri} at http://{}/v1 (Ctrl-C stops)", listener.local_addr()?);
+    eprintln!("serving {uri} at http://{}/v1 (Ctrl-C stops after the requests in flight)", listener.local_addr()?);
     agentos_server::serve(listener, model, &uri).await?;
     Ok(0)
 }
 
 async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: RunArgs) -> Result<i32> {
-    // Every argument is checked before a model is downloaded or loaded.
-    let plan = validate::run(config, origins, &args)?;
+    // The task, then every other argument, all checked before a model is downloaded or loaded.
+    let task = task::read(args.task.clone(), args.task_file.as_deref())?;
+    let plan = validate::run(config, origins, &args, &task)?;
     let model = model_uri(config, origins, args.model)?;
     let spec = RunSpec {
-        task: args.task,
+        task,
         strategy: plan.strategy,
         model,
         max_steps: plan.max_steps,
@@ -322,81 +349,82 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         actions: args.actions,
     };
     let printer = Arc::new(Printer::new(args.json));
-    let kernel = kernel(config, db, printer, args.unsafe_sandbox)?;
-    kernel.model(&spec.model)?;
+    let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox)?;
+    models::load(&spec.model, || kernel.model(&spec.model))?;
     let agent = kernel.start(spec).await?;
-    finish(&kernel, agent, args.json).await
+    finish(&kernel, agent, &printer, args.json).await
 }
 
-async fn resume(config: &Config, db: &std::path::Path, run: &str, json: bool, unsafe_sandbox: bool) -> Result<i32> {
+async fn resume(config: &Config, db: &std::path::Path, run: &str, limits: Limits, json: bool, unsafe_sandbox: bool) -> Result<i32> {
     if unsafe_sandbox {
         bench_sandbox::check(true)?;
     }
-    let kernel = kernel(config, db, Arc::new(Printer::new(json)), unsafe_sandbox)?;
+    let printer = Arc::new(Printer::new(json));
+    let kernel = kernel(config, db, printer.clone(), unsafe_sandbox)?;
     let snapshot = kernel.snapshot(run)?;
     models::ensure_installed(&snapshot.record.model)?;
-    let agent = kernel.restore(snapshot).await?;
-    finish(&kernel, agent, json).await
+    models::load(&snapshot.record.model, || kernel.model(&snapshot.record.model))?;
+    let agent = kernel.restore_with(snapshot, limits).await?;
+    finish(&kernel, agent, &printer, json).await
 }
 
-/// Drives the agent to its end, suspending it cleanly on Ctrl-C, and prints the outcome.
-async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, json: bool) -> Result<i32> {
+/// Drives the agent to its end and prints the outcome. The first Ctrl-C stops the run at once
+/// (the model call in flight is abandoned, nothing of it recorded) and suspends it; a second one
+/// quits on the spot. SIGTERM, SIGHUP and the output closing (`agentos run … | head -1`) stop it
+/// the same way and leave it `interrupted`. Either way `agentos resume` carries it on.
+async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer, json: bool) -> Result<i32> {
+    // Writing to a closed pipe must fail the write (the printer notices), not kill the process
+    // between two steps. SAFETY: changes only this signal's disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let run = agent.run().clone();
     if !json {
-        println!("run {run} ({} on {})\ntask: {}", agent.spec().strategy, agent.spec().model, agent.task());
+        printer.line(&format!(
+            "run {run} ({} on {})\ntask: {}",
+            agent.spec().strategy,
+            agent.spec().model,
+            render::cut(agent.task(), render::TASK_TEXT)
+        ));
     }
     let strategy = strategy(&agent.spec().strategy)?;
-    let interrupt = {
-        let (kernel, run) = (kernel.clone(), run.clone());
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nsuspending at the next step boundary; carry on later with `agentos resume {run}`");
-                kernel.suspend(&run);
-            }
-        })
-    };
+    let interrupts = tokio::spawn(interrupts(kernel.clone(), run.clone(), printer.closed()));
     let ending = drive(kernel, &agent, strategy.as_ref()).await?;
-    interrupt.abort();
+    interrupts.abort();
     if !json {
         match &ending {
-            Ending::Finished(answer) => println!("\nanswer: {answer}"),
+            Ending::Finished(answer) => printer.line(&format!("\nanswer: {answer}")),
             Ending::Failed(error) => {
-                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step")
+                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step (it takes new --max-steps, --max-calls and --max-tokens)")
             }
             Ending::Suspended => eprintln!("\nrun {run} suspended; `agentos resume {run}` carries it on"),
+            Ending::Interrupted(reason) => eprintln!("\nrun {run} interrupted ({reason}); `agentos resume {run}` carries it on"),
             Ending::Cancelled => eprintln!("\nrun {run} cancelled"),
         }
     }
     Ok(match ending {
         Ending::Finished(_) => 0,
         Ending::Failed(_) => 1,
-        Ending::Suspended => 3,
+        Ending::Suspended | Ending::Interrupted(_) => 3,
         Ending::Cancelled => 4,
     })
 }
 
-fn list(db: &std::path::Path, limit: usize, json: bool) -> Result<i32> {
-    let runs = Storage::open(db)?.runs(limit)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
-        return Ok(0);
+/// Waits for what stops a live run from outside (Ctrl-C, SIGTERM, SIGHUP, the output closing)
+/// and stops it at once; after the first Ctrl-C, a second one quits the process on the spot.
+async fn interrupts(kernel: Kernel, run: agentos_core::RunId, closed: tokio_util::sync::CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else { return };
+    let by = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Interruption::Person,
+        _ = term.recv() => Interruption::Other("SIGTERM".into()),
+        _ = hup.recv() => Interruption::Other("SIGHUP".into()),
+        _ = closed.cancelled() => Interruption::Other("its output was closed".into()),
+    };
+    if by == Interruption::Person {
+        eprintln!("\nsuspending now: the step in flight is abandoned and nothing of it is recorded; Ctrl-C again quits at once");
     }
-    if runs.is_empty() {
-        println!("no runs yet in {}; start one with `agentos run \"<task>\"`", db.display());
+    kernel.interrupt(&run, by);
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\nquit; `agentos resume {run}` carries the run on");
+        std::process::exit(130);
     }
-    for r in runs {
-        let task: String = r.task.chars().take(60).collect();
-        println!("{}  {:<9}  {:<19}  {:<8}  {}", r.id, r.status, &r.created_at[..19.min(r.created_at.len())], r.strategy, task);
-    }
-    Ok(0)
-}
-
-fn show(db: &std::path::Path, run: &str, json: bool) -> Result<i32> {
-    let trajectory = agentos_kernel::trajectory(&Storage::open(db)?, run)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&trajectory)?);
-    } else {
-        print!("{}", render::trajectory(&trajectory));
-    }
-    Ok(0)
 }

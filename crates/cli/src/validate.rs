@@ -149,8 +149,9 @@ pub struct RunPlan {
 const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "read_file"];
 
 /// Checks every argument of `agentos run`, before any model is downloaded or loaded.
-pub fn run(config: &Config, origins: &Origins, args: &RunArgs) -> Result<RunPlan> {
-    task(&args.task)?;
+/// `task` is the task as read ([`crate::task::read`]).
+pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Result<RunPlan> {
+    self::task(task)?;
     let name = origins.pick("strategy", args.strategy.clone(), config.strategy.clone()).unwrap_or_else(|| Setting::default("react".into()));
     let chosen = strategies(std::slice::from_ref(&name.value), &name.origin)?;
     check_actions(chosen[0].as_ref(), args.actions)?;

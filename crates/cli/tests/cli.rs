@@ -3,28 +3,12 @@
 
 mod common;
 
-use agentos_llm::simulated::{Reply, Script, SimulatedServer};
-use common::{agentos, output, text};
+use agentos_llm::simulated::SimulatedServer;
+use common::{agentos, counting, output, text, uri};
 use serde_json::json;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A model that makes `calls` calculator calls (k+1 at turn k), then answers `done`.
-fn counting(calls: usize) -> Script {
-    Arc::new(move |turn| {
-        if turn < calls {
-            Reply::ToolCall { name: "calculator".into(), arguments: json!({ "expression": format!("{turn}+1") }) }
-        } else {
-            Reply::Text("done".into())
-        }
-    })
-}
-
-fn uri(server: &SimulatedServer) -> String {
-    format!("openai-compatible:{}#sim", server.base_url())
-}
 
 /// A run's id and its journal rows.
 type Journal = (String, Vec<(i64, String, String, String)>);

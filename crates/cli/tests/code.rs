@@ -26,18 +26,22 @@ async fn run_with_code_actions_shows_its_cells_and_keeps_its_functions_in_the_li
     let out = output(agentos(home.path(), &["run", task, "--actions", "code", "--workdir", "data", "--model", &model])).await;
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
-    assert!(printed.contains("[2] code:\n      | def column_mean(path, column):"), "{printed}");
-    assert!(printed.contains("      output:\n      | [stdout]\n      | mean 3.0"), "{printed}");
+    // The code streams as the model writes it; its step shows the output, not the code again.
+    assert!(printed.contains("[2] code: the block above\n      output:\n      | [stdout]\n      | mean 3.0"), "{printed}");
+    assert_eq!(printed.matches("def column_mean(path, column):").count(), 1, "{printed}");
     assert!(printed.contains("defined: column_mean(path, column)") && printed.contains("answer: 3.0"), "{printed}");
 
     let runs = text(&output(agentos(home.path(), &["runs", "list"])).await);
-    let run = runs.split_whitespace().next().unwrap().to_string();
+    let run = runs.lines().nth(1).and_then(|row| row.split_whitespace().next()).unwrap().to_string();
     let shown = text(&output(agentos(home.path(), &["runs", "show", &run])).await);
-    assert!(shown.contains("[0] library: no function relevant to the task"), "{shown}");
+    assert!(shown.contains("[0] library (") && shown.contains("): no function relevant to the task"), "{shown}");
     assert!(
-        shown.contains("[4] code:\n      | final_answer(f'{mean:.1f}')\n      output:\n      | [final answer]\n      | 3.0"),
+        shown.contains("model (") && shown.contains(":\n      | ```python\n      | final_answer(f'{mean:.1f}')\n      | ```"),
         "{shown}"
     );
+    assert!(shown.contains("): the block above\n      output:\n      | [final answer]\n      | 3.0"), "{shown}");
+    assert_eq!(shown.matches("final_answer(f'{mean:.1f}')").count(), 1, "each code block is shown once:\n{shown}");
+    assert_eq!(shown.matches("def column_mean(path, column):").count(), 1, "each code block is shown once:\n{shown}");
 
     let list = output(agentos(home.path(), &["actions", "list"])).await;
     let listed = text(&list);

@@ -93,7 +93,14 @@ fn bench_gym_scores_strategies_resumes_and_exports_training_data() {
     let (out, again) = run(home.path(), &args);
     assert!(out.status.success(), "{again}");
     assert!(again.contains(&format!("resuming benchmark {id}: 6 of 6 episodes already done")), "{again}");
-    assert!(again.contains("0 episodes ran now, 6 were done before"), "{again}");
+    assert!(again.contains("0 episodes ran now, 6 done before"), "{again}");
+
+    // The episodes' runs are listed apart from runs started on their own.
+    let (_, own) = run(home.path(), &["runs", "list"]);
+    assert!(own.starts_with("no runs yet") && own.contains("--gym"), "{own}");
+    let (_, gym) = run(home.path(), &["runs", "list", "--gym"]);
+    let rows: Vec<&str> = gym.lines().collect();
+    assert!(rows[0].contains("BENCHMARK") && rows.len() == 7 && rows[1..].iter().all(|r| r.contains(&id)), "{gym}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), table, "the same table");
     assert_eq!(count(home.path(), "SELECT COUNT(*) FROM runs"), 6, "no new run");
 
@@ -211,7 +218,7 @@ fn an_interrupted_benchmark_says_how_to_resume_and_resumes() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("interrupted: ") && text.contains("of 6 episodes of benchmark g24 are done and recorded"), "{text}");
+    assert!(text.contains("interrupted: ") && text.contains("of 6 episodes of benchmark g24 done and recorded"), "{text}");
     assert!(text.contains("--id g24"), "the resume command is printed: {text}");
     let before = count(home.path(), ended);
     assert!(before < 6, "interrupted before the end: {before} ended");

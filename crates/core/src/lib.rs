@@ -17,6 +17,6 @@ mod usage;
 pub use ids::RunId;
 pub use message::{Message, Part, Role};
 pub use model::{ChatRequest, ChatResponse, FinishReason, ModelEvent, Sampling};
-pub use step::{CodeOutput, Event, FunctionDefinition, Step, StepKind, Trajectory};
+pub use step::{CodeOutput, Event, FunctionDefinition, RunEvent, Step, StepKind, Trajectory};
 pub use tool::{arguments_text, ToolCall, ToolResult, ToolSpec};
 pub use usage::Usage;

@@ -72,7 +72,8 @@ pub struct FunctionDefinition {
     /// Its docstring (empty when it has none).
     #[serde(default)]
     pub docstring: String,
-    /// Its source: the `def` statement with its decorators and body.
+    /// Its source: the `def` statement with its decorators and body, preceded by the imports and
+    /// helper functions it needs, so that it runs on its own.
     pub source: String,
 }
 
@@ -115,6 +116,9 @@ pub struct CodeOutput {
     /// How often the cell called each function offered from the action library.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub library_calls: BTreeMap<String, u32>,
+    /// How many of those calls raised an exception, by function.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub library_raised: BTreeMap<String, u32>,
     /// The observation for the agent: every non-empty part above under a heading.
     pub observation: String,
 }
@@ -168,12 +172,34 @@ pub struct Trajectory {
     pub model: String,
     /// `running`, `suspended`, `finished`, `failed` or `cancelled`.
     pub status: String,
+    /// When it started (RFC 3339).
+    #[serde(default)]
+    pub created_at: String,
     /// Every step, in journal order.
     pub steps: Vec<Step>,
     /// The final answer, once there is one.
     pub answer: Option<String>,
     /// Total usage of the run.
     pub usage: Usage,
+    /// What was recorded about the run beside its steps (status changes, refusals), in order.
+    #[serde(default)]
+    pub events: Vec<RunEvent>,
+}
+
+/// Something recorded about a run beside its steps: a status change (`status`, payload
+/// `{"status", "output"}`: suspended, resumed as `running`, failed, ...), a refused tool call
+/// (`denied`), and the like.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// What kind of event: `status`, `denied`, ...
+    pub kind: String,
+    /// Its details, as recorded.
+    pub payload: serde_json::Value,
+    /// When it was recorded (RFC 3339, UTC).
+    pub at: String,
+    /// How many of the run's steps were journaled before it: it happened between step
+    /// `after_steps - 1` and step `after_steps`.
+    pub after_steps: u64,
 }
 
 /// Something that happened in a run, delivered live to whoever watches it (the CLI, a server).

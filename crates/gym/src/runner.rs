@@ -347,7 +347,7 @@ async fn episode(
             (feedback.reward, feedback.info)
         }
         Ending::Failed(error) => (0.0, json!({ "error": error })),
-        Ending::Suspended | Ending::Cancelled => return Ok(None),
+        Ending::Suspended | Ending::Cancelled | Ending::Interrupted(_) => return Ok(None),
     };
     let wall_ms = Some(started.elapsed().as_millis() as u64);
     let usage = storage.usage(&run)?;

@@ -5,15 +5,21 @@
 //! - Kept: when a run that executed code finishes with an answer, every top-level function its
 //!   cells defined (name, signature, docstring, source, as the sandbox reported them) is kept,
 //!   one per name; a newer definition replaces the older (and, if its source differs, starts
-//!   its statistics over). A run that fails adds nothing.
+//!   its statistics over). A run that fails adds nothing. The source is self-contained: the
+//!   sandbox puts the imports of the run's cells that the function uses and the run's functions
+//!   it calls before its `def`. Before keeping, the run's functions are defined in a fresh
+//!   sandbox of the run as a later run would get them; one whose source fails there, or that
+//!   reads a global name neither a builtin nor bound by its source (a variable of the run, say),
+//!   is not kept, and a `library_rejected` event of the run says why.
 //! - Retrieved: [`Agent::retrieve_actions`] ranks the library by BM25 over each function's name,
 //!   signature, docstring and source against the task, and offers the best (at most
 //!   [`KernelConfig::offered_actions`], only those sharing a term with the task); the offer is a
 //!   `library` step of the journal, so a resumed run gets the same functions, and the sandbox
 //!   defines them before the first cell.
 //! - Scored: when a run that was offered functions ends (finished or failed), each offered
-//!   function records whether the run called it and whether the run finished: `uses` counts the
-//!   runs that called it, `successes` those of them that finished.
+//!   function records whether the run called it and whether it succeeded there, that is, the
+//!   run finished and no call of the function raised (even one the run's code caught): `uses`
+//!   counts the runs that called it, `successes` those where it succeeded.
 //!
 //! These tables are written once per run, through the storage's group committer
 //! ([`Storage::write_with`]).
@@ -27,6 +33,7 @@ use crate::{retrieval, Kernel};
 use agentos_core::{FunctionDefinition, RunId, Step, StepKind};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,10 +61,19 @@ pub struct ActionRecord {
     pub updated_at: String,
     /// Runs that were offered it and called it.
     pub uses: u64,
-    /// Runs that were offered it, called it and finished.
+    /// Runs that were offered it, called it, finished, and none of whose calls of it raised.
     pub successes: u64,
     /// Runs it was offered to, whether they called it or not.
     pub offers: u64,
+}
+
+/// How a run that was offered a library function used it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActionUse {
+    /// Whether the run called it.
+    pub called: bool,
+    /// Whether a call of it raised an exception.
+    pub raised: bool,
 }
 
 impl ActionRecord {
@@ -166,20 +182,22 @@ impl Storage {
         .await
     }
 
-    /// Records, for each function offered to `run` (with whether the run called it), that the
-    /// run ended, `succeeded` or not, and updates the functions' `uses` and `successes`, in one
-    /// transaction. Recording a run again replaces its earlier record (a failed run resumed to
-    /// its end counts once). A function whose definition changed since it was offered is left
-    /// alone: the run did not use the definition now in the library.
+    /// Records, for each function offered to `run` (with how the run used it), that the run
+    /// ended, `finished` or not, and updates the functions' `uses` and `successes`, in one
+    /// transaction: a use succeeded when the run finished and no call raised. Recording a run
+    /// again replaces its earlier record (a failed run resumed to its end counts once). A
+    /// function whose definition changed since it was offered is left alone: the run did not
+    /// use the definition now in the library.
     pub async fn record_action_uses(
         &self,
         run: &RunId,
-        offered: Vec<(FunctionDefinition, bool)>,
-        succeeded: bool,
+        offered: Vec<(FunctionDefinition, ActionUse)>,
+        finished: bool,
     ) -> Result<(), StorageError> {
         let run = run.to_string();
         self.write_with(move |c| {
-            for (f, called) in &offered {
+            for (f, used) in &offered {
+                let (called, succeeded) = (used.called, finished && !used.raised);
                 c.execute(
                     "INSERT INTO action_uses (action, run, called, succeeded) \
                      SELECT key, (SELECT key FROM runs WHERE id = ?3), ?4, ?5 FROM actions WHERE name = ?1 AND source = ?2 \
@@ -247,17 +265,20 @@ impl Agent {
 
 impl Kernel {
     /// Updates the action library from the journal of a run that ended: keeps the functions its
-    /// cells defined if it `succeeded`, then records how the functions it was offered served it.
+    /// cells defined if it `succeeded` and they pass the check in a fresh sandbox, then records
+    /// how the functions it was offered served it.
     pub(crate) async fn update_library(&self, agent: &Agent, succeeded: bool) -> Result<(), KernelError> {
         let storage = &self.inner.storage;
         let mut offered = Vec::new();
         let mut called = BTreeSet::new();
+        let mut raised = BTreeSet::new();
         let mut defined: Vec<FunctionDefinition> = Vec::new();
         for step in storage.steps(agent.run())? {
             match step.kind {
                 StepKind::Library { functions, .. } => offered = functions,
                 StepKind::Code { output, .. } => {
                     called.extend(output.library_calls.into_iter().filter(|(_, n)| *n > 0).map(|(name, _)| name));
+                    raised.extend(output.library_raised.into_iter().filter(|(_, n)| *n > 0).map(|(name, _)| name));
                     for function in output.functions {
                         defined.retain(|f| f.name != function.name);
                         defined.push(function);
@@ -268,10 +289,29 @@ impl Kernel {
         }
         defined.retain(|f| !RESERVED.contains(&f.name.as_str()) && !self.inner.tools.contains(&f.name));
         if succeeded && !defined.is_empty() {
-            storage.keep_actions(agent.run(), defined).await?;
+            let rejected = match agent.check_library(&defined).await {
+                Ok(failures) => failures,
+                Err(error) => {
+                    let why = format!("the check in a fresh sandbox could not run: {error}");
+                    defined.iter().map(|f| (f.name.clone(), why.clone())).collect()
+                }
+            };
+            if !rejected.is_empty() {
+                storage.record_event(agent.run(), "library_rejected", json!({ "functions": rejected })).await?;
+                defined.retain(|f| !rejected.contains_key(&f.name));
+            }
+            if !defined.is_empty() {
+                storage.keep_actions(agent.run(), defined).await?;
+            }
         }
         if !offered.is_empty() {
-            let offered = offered.into_iter().map(|f| (f.clone(), called.contains(&f.name))).collect();
+            let offered = offered
+                .into_iter()
+                .map(|f| {
+                    let used = ActionUse { called: called.contains(&f.name), raised: raised.contains(&f.name) };
+                    (f, used)
+                })
+                .collect();
             storage.record_action_uses(agent.run(), offered, succeeded).await?;
         }
         Ok(())
@@ -292,6 +332,10 @@ mod tests {
         }
     }
 
+    fn called() -> ActionUse {
+        ActionUse { called: true, raised: false }
+    }
+
     async fn storage_with_runs(runs: &[&str]) -> (tempfile::TempDir, Storage) {
         let dir = tempfile::tempdir().unwrap();
         let db = Storage::open(dir.path().join("a.db")).unwrap();
@@ -303,7 +347,7 @@ mod tests {
 
     #[tokio::test]
     async fn kept_functions_are_replaced_by_name_retrieved_by_relevance_and_scored_per_run() {
-        let (_dir, db) = storage_with_runs(&["r1", "r2", "r3"]).await;
+        let (_dir, db) = storage_with_runs(&["r1", "r2", "r3", "r4"]).await;
         let mean = function("column_mean", "Mean of a CSV column.", "return 0");
         let words = function("count_words", "Number of words in a text file.", "return 0");
         db.keep_actions(&RunId::from("r1"), vec![mean.clone(), words.clone()]).await.unwrap();
@@ -313,16 +357,20 @@ mod tests {
         assert!(db.retrieve_actions("column", 0).unwrap().is_empty(), "the limit holds");
 
         // Offered to two runs: r2 calls it and finishes, r3 does not call it; r2 recorded twice counts once.
-        db.record_action_uses(&RunId::from("r2"), vec![(mean.clone(), true)], false).await.unwrap();
-        db.record_action_uses(&RunId::from("r2"), vec![(mean.clone(), true)], true).await.unwrap();
-        db.record_action_uses(&RunId::from("r3"), vec![(mean.clone(), false)], true).await.unwrap();
+        db.record_action_uses(&RunId::from("r2"), vec![(mean.clone(), called())], false).await.unwrap();
+        db.record_action_uses(&RunId::from("r2"), vec![(mean.clone(), called())], true).await.unwrap();
+        db.record_action_uses(&RunId::from("r3"), vec![(mean.clone(), ActionUse::default())], true).await.unwrap();
         let stored = db.action("column_mean").unwrap().unwrap();
         assert_eq!((stored.uses, stored.successes, stored.offers, stored.summary()), (1, 1, 2, "Mean of a CSV column."));
+        // r4 finishes, but a call of it raised: a use, not a success.
+        db.record_action_uses(&RunId::from("r4"), vec![(mean.clone(), ActionUse { called: true, raised: true })], true).await.unwrap();
+        let stored = db.action("column_mean").unwrap().unwrap();
+        assert_eq!((stored.uses, stored.successes, stored.offers), (2, 1, 3));
 
         // The same source again keeps the statistics; a new source replaces the definition and starts over.
         db.keep_actions(&RunId::from("r2"), vec![mean.clone()]).await.unwrap();
         let same = db.action("column_mean").unwrap().unwrap();
-        assert_eq!((same.uses, same.created_run.as_str()), (1, "r1"));
+        assert_eq!((same.uses, same.created_run.as_str()), (2, "r1"));
         let newer = function("column_mean", "Mean of a CSV column, ignoring blanks.", "return 1");
         db.keep_actions(&RunId::from("r3"), vec![newer.clone()]).await.unwrap();
         let replaced = db.action("column_mean").unwrap().unwrap();
@@ -330,7 +378,7 @@ mod tests {
             (replaced.source.as_str(), replaced.uses, replaced.offers, replaced.created_run.as_str()),
             (newer.source.as_str(), 0, 0, "r3")
         );
-        db.record_action_uses(&RunId::from("r2"), vec![(mean, true)], true).await.unwrap();
+        db.record_action_uses(&RunId::from("r2"), vec![(mean, called())], true).await.unwrap();
         assert_eq!(db.action("column_mean").unwrap().unwrap().uses, 0, "a use of the old definition does not count for the new");
 
         assert_eq!(db.actions().unwrap().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["column_mean", "count_words"]);
@@ -344,7 +392,7 @@ mod tests {
         let (_dir, db) = storage_with_runs(&["r1"]).await;
         let mean = function("column_mean", "Mean.", "return 0");
         db.keep_actions(&RunId::from("r1"), vec![mean.clone()]).await.unwrap();
-        assert!(db.record_action_uses(&RunId::from("nope"), vec![(mean, true)], true).await.is_err());
+        assert!(db.record_action_uses(&RunId::from("nope"), vec![(mean, called())], true).await.is_err());
         let stored = db.action("column_mean").unwrap().unwrap();
         assert_eq!((stored.uses, stored.offers), (0, 0));
     }

@@ -15,16 +15,52 @@ use crate::{KernelInner, RunSpec};
 use agentos_core::{ChatRequest, ChatResponse, Event, ModelEvent, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage};
 use agentos_llm::{LanguageModel, ModelCapabilities};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Controls of a live run that the kernel can pull from outside: suspend and cancel.
+/// Controls of a live run that the kernel can pull from outside: stop it at the next step
+/// boundary, or at once, abandoning the syscall in flight (which is then not journaled, so a
+/// resume repeats nothing).
 #[derive(Default)]
 pub(crate) struct Control {
-    pub(crate) suspend: AtomicBool,
-    pub(crate) cancel: CancellationToken,
+    /// How the run is to stop, once asked.
+    pub(crate) halt: OnceLock<Halt>,
+    /// Fires when the run must stop at once: syscalls in flight are abandoned.
+    pub(crate) now: CancellationToken,
+}
+
+/// How a run was asked to stop.
+#[derive(Clone, Debug)]
+pub(crate) enum Halt {
+    /// Suspended by the person: ends `suspended`.
+    Suspend,
+    /// Interrupted by something else (a signal, a closed output), for this reason: ends
+    /// `interrupted`.
+    Interrupt(String),
+    /// Cancelled: ends `cancelled`.
+    Cancel,
+}
+
+impl Control {
+    /// Asks the run to stop; at once (abandoning the syscall in flight) if `now`. The first ask
+    /// decides how it ends.
+    pub(crate) fn stop(&self, halt: Halt, now: bool) {
+        let _ = self.halt.set(halt);
+        if now {
+            self.now.cancel();
+        }
+    }
+
+    /// The error that ends the run, once it was asked to stop.
+    pub(crate) fn halted(&self, run: &RunId) -> Option<KernelError> {
+        Some(match self.halt.get()? {
+            Halt::Suspend => KernelError::Suspended(run.to_string()),
+            Halt::Interrupt(reason) => KernelError::Interrupted { run: run.to_string(), reason: reason.clone() },
+            Halt::Cancel => KernelError::Cancelled(run.to_string()),
+        })
+    }
 }
 
 /// A running agent's handle on the kernel. Strategies see only this.
@@ -95,15 +131,19 @@ impl Agent {
         }
     }
 
-    /// The step boundary: honours suspend and cancel requests, then takes the next journal number.
+    /// The step boundary: honours requests to stop, then takes the next journal number.
     pub(crate) fn begin(&self) -> Result<u64, KernelError> {
-        if self.control.cancel.is_cancelled() {
-            return Err(KernelError::Cancelled(self.run.to_string()));
+        match self.control.halted(&self.run) {
+            Some(stop) => Err(stop),
+            None => Ok(self.next_seq.fetch_add(1, Ordering::SeqCst)),
         }
-        if self.control.suspend.load(Ordering::SeqCst) {
-            return Err(KernelError::Suspended(self.run.to_string()));
-        }
-        Ok(self.next_seq.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Resolves when the run must stop at once, with the error that ends it: the other arm of a
+    /// `select!` around a syscall in flight.
+    pub(crate) async fn stopped(&self) -> KernelError {
+        self.control.now.cancelled().await;
+        self.control.halted(&self.run).unwrap_or_else(|| KernelError::Cancelled(self.run.to_string()))
     }
 
     /// Takes the recorded step at `seq`, if the journal has one, checking it answers the same ask.
@@ -201,7 +241,7 @@ impl Agent {
         };
         let response = tokio::select! {
             r = call => r?,
-            _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
+            stop = self.stopped() => return Err(stop),
         };
         self.charge(response.usage);
         let usage = response.usage;
@@ -233,7 +273,7 @@ impl Agent {
         let denials = Mutex::new(Vec::new());
         let result = tokio::select! {
             r = self.kernel.tools.execute(call, &self.tool_context, |reason| denials.lock().unwrap().push(reason.to_string())) => r,
-            _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
+            stop = self.stopped() => return Err(stop),
         };
         for reason in denials.into_inner().unwrap() {
             self.kernel
@@ -258,7 +298,10 @@ impl Agent {
             return Ok(answer);
         }
         let started = Instant::now();
-        let answer = self.tool_context.operator.ask(question).await.ok_or_else(|| KernelError::NoOperator(question.to_string()))?;
+        let answer = tokio::select! {
+            answer = self.tool_context.operator.ask(question) => answer.ok_or_else(|| KernelError::NoOperator(question.to_string()))?,
+            stop = self.stopped() => return Err(stop),
+        };
         let step = Step {
             seq,
             kind: StepKind::AskUser { question: question.to_string(), answer: answer.clone() },

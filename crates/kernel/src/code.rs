@@ -31,6 +31,7 @@ use agentos_core::{CodeOutput, Event, FunctionDefinition, Step, StepKind, ToolCa
 use agentos_sandbox::{Execution, Sandbox, SandboxConfig, ToolHandler};
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -135,7 +136,7 @@ impl Agent {
         let tools = KernelTools { agent: self, cell: seq, journaled: AtomicU32::new(0), fatal: Mutex::new(None) };
         let execution = tokio::select! {
             execution = sandbox.execute(code, &tools) => execution?,
-            _ = self.control.cancel.cancelled() => return Err(KernelError::Cancelled(self.run.to_string())),
+            stop = self.stopped() => return Err(stop),
         };
         if let Some(error) = tools.fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(error);
@@ -143,27 +144,42 @@ impl Agent {
         Ok(output_of(execution, tools.journaled.into_inner()))
     }
 
+    /// What a sandbox of this run is started with: its work directory (its first granted folder),
+    /// the kernel's Python, limits and `allow_unsafe`, its granted tools, and `library`.
+    fn sandbox_config(&self, library: Vec<FunctionDefinition>) -> Result<SandboxConfig, KernelError> {
+        let work_dir = self.tool_context.capabilities.paths.first().cloned().ok_or_else(|| {
+            KernelError::Config(format!(
+                "run {}: code runs in the run's work directory, its first granted folder, and this run was granted none; \
+                 grant one (--workdir, Capabilities::paths)",
+                self.run
+            ))
+        })?;
+        let settings = &self.kernel.config;
+        Ok(SandboxConfig {
+            work_dir,
+            python: settings.python.clone(),
+            limits: settings.sandbox_limits.clone(),
+            env: Vec::new(),
+            tools: self.tools(),
+            allow_unsafe: settings.allow_unsafe,
+            library,
+        })
+    }
+
+    /// Defines `functions` as library functions in a fresh sandbox of this run, as a later run
+    /// would get them, and returns those that could not be defined, by name, with why (see
+    /// [`SandboxConfig::library`]).
+    pub(crate) async fn check_library(&self, functions: &[FunctionDefinition]) -> Result<BTreeMap<String, String>, KernelError> {
+        let sandbox = Sandbox::start(self.sandbox_config(functions.to_vec())?).await?;
+        let failures = sandbox.library_failures();
+        sandbox.shutdown().await;
+        Ok(failures)
+    }
+
     /// The run's sandbox, started (and its state rebuilt from replayed cells) if it was not yet.
     async fn sandbox<'s>(&self, state: &'s mut CodeState) -> Result<&'s mut Sandbox, KernelError> {
         if state.sandbox.is_none() {
-            let work_dir = self.tool_context.capabilities.paths.first().cloned().ok_or_else(|| {
-                KernelError::Config(format!(
-                    "run {}: code runs in the run's work directory, its first granted folder, and this run was granted none; \
-                     grant one (--workdir, Capabilities::paths)",
-                    self.run
-                ))
-            })?;
-            let settings = &self.kernel.config;
-            let config = SandboxConfig {
-                work_dir,
-                python: settings.python.clone(),
-                limits: settings.sandbox_limits.clone(),
-                env: Vec::new(),
-                tools: self.tools(),
-                allow_unsafe: settings.allow_unsafe,
-                library: state.offered.clone(),
-            };
-            let mut sandbox = Sandbox::start(config).await?;
+            let mut sandbox = Sandbox::start(self.sandbox_config(state.offered.clone())?).await?;
             let failures = sandbox.library_failures();
             if !failures.is_empty() {
                 self.kernel.storage.record_event(&self.run, "library_failed", json!({ "failures": failures })).await?;
@@ -231,6 +247,7 @@ fn output_of(execution: Execution, tool_calls: u32) -> CodeOutput {
         tool_calls,
         functions: execution.functions,
         library_calls: execution.library_calls,
+        library_raised: execution.library_raised,
         observation,
     }
 }

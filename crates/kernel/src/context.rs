@@ -5,7 +5,7 @@
 //! with the journal loaded, replays every recorded syscall without re-executing it, and goes live
 //! where the journal ends (see [`crate::Agent`]).
 
-use crate::agent::{Agent, Control};
+use crate::agent::{Agent, Control, Halt};
 use crate::error::KernelError;
 use crate::storage::RunRecord;
 use crate::tools::ToolContext;
@@ -13,7 +13,7 @@ use crate::{Kernel, RunSpec};
 use agentos_core::{RunId, Step, StepKind, Usage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// Everything needed to restore a run: its record and every step it journaled.
@@ -25,17 +25,75 @@ pub struct Snapshot {
     pub steps: Vec<Step>,
 }
 
+/// New limits for a resumed run (`agentos resume --max-steps N --max-calls N --max-tokens N`),
+/// recorded with it; `None` keeps the recorded limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Most reasoning steps.
+    pub max_steps: Option<u32>,
+    /// Most model calls.
+    pub max_model_calls: Option<u64>,
+    /// Most tokens, in and out together.
+    pub max_tokens: Option<u64>,
+}
+
+impl Limits {
+    /// Applies the limits to `spec`, returning what changed as `{name: [old, new]}`.
+    fn apply(&self, spec: &mut RunSpec) -> serde_json::Map<String, serde_json::Value> {
+        let mut changes = serde_json::Map::new();
+        let mut change = |name: &str, old: serde_json::Value, new: serde_json::Value| {
+            if old != new {
+                changes.insert(name.to_string(), serde_json::json!([old, new]));
+            }
+        };
+        if let Some(steps) = self.max_steps {
+            change("max_steps", spec.max_steps.into(), steps.into());
+            spec.max_steps = steps;
+        }
+        if let Some(calls) = self.max_model_calls {
+            change("max_model_calls", spec.budget.max_model_calls.into(), calls.into());
+            spec.budget.max_model_calls = Some(calls);
+        }
+        if let Some(tokens) = self.max_tokens {
+            change("max_tokens", spec.budget.max_tokens.into(), tokens.into());
+            spec.budget.max_tokens = Some(tokens);
+        }
+        changes
+    }
+}
+
+/// What stopped a run from outside, for [`Kernel::interrupt`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// The person (Ctrl-C): the run ends `suspended`.
+    Person,
+    /// Something else, named here (`SIGTERM`, `its output closed`): the run ends `interrupted`.
+    Other(String),
+}
+
 impl Kernel {
     /// Asks a live run to stop at its next step boundary; it ends with status `suspended`.
     /// Returns false when no such run is live in this process.
     pub fn suspend(&self, run: &RunId) -> bool {
-        self.control(run).map(|c| c.suspend.store(true, Ordering::SeqCst)).is_some()
+        self.control(run).map(|c| c.stop(Halt::Suspend, false)).is_some()
     }
 
-    /// Cancels a live run: a model call in flight is abandoned, and the run ends `cancelled`.
+    /// Stops a live run at once: the syscall in flight (a model call, a tool call, a code cell, a
+    /// question) is abandoned and not journaled, so a resume repeats nothing, and the run ends
+    /// `suspended` (stopped by the person) or `interrupted`. Returns false when no such run is
+    /// live in this process.
+    pub fn interrupt(&self, run: &RunId, by: Interruption) -> bool {
+        let halt = match by {
+            Interruption::Person => Halt::Suspend,
+            Interruption::Other(reason) => Halt::Interrupt(reason),
+        };
+        self.control(run).map(|c| c.stop(halt, true)).is_some()
+    }
+
+    /// Cancels a live run: a syscall in flight is abandoned, and the run ends `cancelled`.
     /// Returns false when no such run is live in this process.
     pub fn cancel(&self, run: &RunId) -> bool {
-        self.control(run).map(|c| c.cancel.cancel()).is_some()
+        self.control(run).map(|c| c.stop(Halt::Cancel, true)).is_some()
     }
 
     fn control(&self, run: &RunId) -> Option<Arc<Control>> {
@@ -50,14 +108,22 @@ impl Kernel {
     }
 
     /// Restores a run from its snapshot: the returned agent replays the journal, then goes live.
-    /// A finished run cannot be restored.
+    /// A finished run cannot be restored, nor one that another live process drives.
     pub async fn restore(&self, snapshot: Snapshot) -> Result<Agent, KernelError> {
+        self.restore_with(snapshot, Limits::default()).await
+    }
+
+    /// Restores a run like [`Kernel::restore`] with new `limits`, which are stored with the run
+    /// (its spec, and the status event that records the resume says what changed), so a run that
+    /// failed on a limit can be carried on past it.
+    pub async fn restore_with(&self, snapshot: Snapshot, limits: Limits) -> Result<Agent, KernelError> {
         let Snapshot { record, steps } = snapshot;
         if record.status == "finished" {
             return Err(KernelError::Config(format!("run {} already finished; start a new run instead", record.id)));
         }
-        let spec: RunSpec = serde_json::from_value(record.spec.clone())
+        let mut spec: RunSpec = serde_json::from_value(record.spec.clone())
             .map_err(|e| KernelError::Config(format!("run {} has an unreadable spec ({e}); it cannot be resumed", record.id)))?;
+        let changes = limits.apply(&mut spec);
         let mut usage = Usage::default();
         for step in &steps {
             if let StepKind::Model { response, .. } = &step.kind {
@@ -65,7 +131,8 @@ impl Kernel {
             }
         }
         let journal: HashMap<u64, Step> = steps.into_iter().map(|s| (s.seq, s)).collect();
-        self.inner.storage.set_status(&record.id, "running", None).await?;
+        let stored = (!changes.is_empty()).then(|| serde_json::to_value(&spec).expect("a run spec serializes"));
+        self.inner.storage.acquire(record.id.as_str(), stored, changes.into()).await?;
         let agent = self.agent(record.id, spec, journal)?;
         *agent.usage.lock().unwrap() = usage;
         Ok(agent)

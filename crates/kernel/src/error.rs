@@ -27,6 +27,15 @@ pub enum KernelError {
     /// The run was suspended between steps; `agentos resume` carries it on.
     #[error("run {0} was suspended; `agentos resume {0}` carries it on")]
     Suspended(String),
+    /// The run was interrupted by something other than the person (a signal, its output
+    /// closing); `agentos resume` carries it on.
+    #[error("run {run} was interrupted ({reason}); `agentos resume {run}` carries it on")]
+    Interrupted {
+        /// The run.
+        run: String,
+        /// What interrupted it.
+        reason: String,
+    },
     /// On resume, the agent asked for something other than what the journal recorded at this
     /// position, so the recorded results cannot be replayed.
     #[error("run {run} cannot be replayed: at step {seq} the journal has {recorded} but the agent now asks for {asked}; the strategy or its settings changed since the run was recorded")]

@@ -18,19 +18,21 @@ mod benchmarks;
 mod code;
 mod context;
 mod error;
+mod lease;
 mod retrieval;
 mod scheduler;
 mod storage;
 mod tools;
 
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
-pub use actions::ActionRecord;
+pub use actions::{ActionRecord, ActionUse};
 pub use agent::Agent;
 pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
-pub use context::Snapshot;
+pub use context::{Interruption, Limits, Snapshot};
 pub use error::KernelError;
+pub use lease::{Holder, Lease, LEASE_TTL};
 pub use scheduler::{Permit, Policy, Scheduler};
-pub use storage::{RunRecord, Storage, StorageError};
+pub use storage::{RunOrigin, RunRecord, Storage, StorageError};
 pub use tools::{RegistryError, Tool, ToolContext, ToolError, ToolRegistry};
 
 use agentos_core::{Event, RunId, Trajectory};
@@ -143,6 +145,9 @@ pub enum Ending {
     Suspended,
     /// Cancelled.
     Cancelled,
+    /// Stopped by something other than the person (a signal, a closed output), for this
+    /// reason; it can be resumed.
+    Interrupted(String),
     /// With this error; it can be resumed, and retries from the failed step.
     Failed(String),
 }
@@ -154,6 +159,7 @@ impl Ending {
             Ending::Finished(_) => "finished",
             Ending::Suspended => "suspended",
             Ending::Cancelled => "cancelled",
+            Ending::Interrupted(_) => "interrupted",
             Ending::Failed(_) => "failed",
         }
     }
@@ -357,7 +363,7 @@ impl Kernel {
         let status = ending.status();
         let output = match ending {
             Ending::Finished(text) | Ending::Failed(text) => text,
-            Ending::Suspended | Ending::Cancelled => String::new(),
+            Ending::Suspended | Ending::Cancelled | Ending::Interrupted(_) => String::new(),
         };
         self.inner.live.lock().unwrap().remove(agent.run());
         self.inner.storage.set_status(agent.run(), status, Some(output.clone()).filter(|o| !o.is_empty())).await?;
@@ -378,6 +384,7 @@ pub fn trajectory(storage: &Storage, run: &str) -> Result<Trajectory, KernelErro
     let record = storage.run(run)?;
     let steps = storage.steps(&record.id)?;
     let usage = storage.usage(&record.id)?;
+    let events = storage.run_events(&record.id)?;
     let answer = if record.status == "finished" { record.output.clone() } else { None };
     Ok(Trajectory {
         run: record.id,
@@ -385,8 +392,10 @@ pub fn trajectory(storage: &Storage, run: &str) -> Result<Trajectory, KernelErro
         strategy: record.strategy,
         model: record.model,
         status: record.status,
+        created_at: record.created_at,
         steps,
         answer,
         usage,
+        events,
     })
 }

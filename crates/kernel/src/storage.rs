@@ -5,15 +5,20 @@
 //! that was answered never loses its write, and a thousand agents writing at once cost a handful
 //! of commits instead of a thousand. The database runs in WAL mode, so a process killed with
 //! SIGKILL keeps every committed transaction; checkpoints run on a thread of their own.
+//!
+//! A live run is leased to the storage handle that drives it (see [`crate::lease`]): taken when
+//! the run is created or resumed, renewed while it runs, given back when it ends, and required for
+//! every step written.
 
-use agentos_core::{ChatRequest, Message, RunId, Sampling, Step, StepKind, ToolSpec, Usage};
+use crate::lease::{self, Holder, Lease};
+use agentos_core::{ChatRequest, Message, RunEvent, RunId, Sampling, Step, StepKind, ToolSpec, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
@@ -23,7 +28,8 @@ use tokio::sync::oneshot;
 /// writing at once, every commit inserts into the `(run, seq)` index at many places, and small
 /// keys keep the pages it rewrites few. A model step's usage is stored on the step itself;
 /// `usage` is a view over them.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     key        INTEGER PRIMARY KEY,
     id         TEXT NOT NULL UNIQUE,
@@ -63,7 +69,8 @@ CREATE VIEW usage AS
     SELECT runs.id AS run_id, steps.seq, steps.model, steps.input_tokens, steps.output_tokens, steps.cost_usd, steps.created_at
     FROM steps JOIN runs ON runs.key = steps.run
     WHERE steps.kind = 'model';
-"#, r#"
+"#,
+    r#"
 -- The gym's benchmarks (crate::benchmarks). An episode's reward is NULL until its run has ended;
 -- its usage is its run's, read through `run`, never copied.
 CREATE TABLE benchmarks (
@@ -84,7 +91,8 @@ CREATE TABLE episodes (
     updated_at TEXT NOT NULL,
     UNIQUE (benchmark, strategy, task)
 );
-"#, r#"
+"#,
+    r#"
 -- The action library (crate::actions): top-level functions agents wrote in the code cells of
 -- runs that finished, one per name (a newer definition replaces the older). `uses` counts the runs
 -- that were offered the function and called it, `successes` those of them that finished;
@@ -108,7 +116,20 @@ CREATE TABLE action_uses (
     succeeded INTEGER NOT NULL,
     PRIMARY KEY (action, run)
 );
-"#];
+"#,
+    r#"
+-- Leases on live runs (crate::lease): who drives the run (`host/pid/token`), since when, and when
+-- the lease expires unless renewed (Unix ms). NULL when no process drives it.
+ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+ALTER TABLE runs ADD COLUMN lease_since TEXT;
+ALTER TABLE runs ADD COLUMN lease_expires INTEGER;
+CREATE INDEX runs_by_lease_owner ON runs(lease_owner) WHERE lease_owner IS NOT NULL;
+"#,
+    r#"
+-- `agentos runs list` tells gym episodes from runs started on their own by their run.
+CREATE INDEX episodes_by_run ON episodes(run);
+"#,
+];
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]
@@ -160,6 +181,23 @@ pub enum StorageError {
     /// No run has this id.
     #[error("no run `{0}` in the database; `agentos runs list` shows the runs there are")]
     UnknownRun(String),
+    /// Another live process drives the run.
+    #[error(
+        "run {run} is being driven by process {pid} on {host} since {since}; wait for it to end, or stop it there (Ctrl-C) and resume it then",
+        pid = .holder.pid, host = .holder.host
+    )]
+    Held {
+        /// The run.
+        run: String,
+        /// Who holds its lease.
+        holder: Holder,
+        /// Since when (RFC 3339).
+        since: String,
+    },
+    /// This handle no longer holds the run's lease: another process took it over after it
+    /// expired, so this one must stop driving the run.
+    #[error("run {0} was taken over by another process (this one lost its lease); it stops here, the other carries it on")]
+    LeaseLost(String),
 }
 
 /// One run as stored.
@@ -175,7 +213,8 @@ pub struct RunRecord {
     pub model: String,
     /// The full run spec as JSON, enough to resume it.
     pub spec: Value,
-    /// `running`, `suspended`, `finished`, `failed` or `cancelled`.
+    /// `running`, `suspended`, `interrupted`, `finished`, `failed` or `cancelled`. A run stored
+    /// as `running` whose lease is not live (its process died) reads as `interrupted`.
     pub status: String,
     /// The answer or the error, once the run ended.
     pub output: Option<String>,
@@ -183,6 +222,9 @@ pub struct RunRecord {
     pub created_at: String,
     /// When it last changed (RFC 3339).
     pub updated_at: String,
+    /// Who drives it now, if a process does (see [`crate::lease`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
 }
 
 enum Write {
@@ -202,14 +244,35 @@ enum Write {
         kind: String,
         payload: Value,
     },
+    /// How the run ended; gives its lease back.
     Status {
         run: RunId,
         status: String,
         output: Option<String>,
     },
+    /// Takes the run's lease if its holder is still `expected`, sets it `running` and records
+    /// `event` as a status event; with `spec`, also replaces its spec.
+    Acquire {
+        run: String,
+        expected: Option<String>,
+        spec: Option<String>,
+        event: Value,
+    },
     /// Statements of another part of the crate (see [`Storage::write_with`]), applied in a
     /// savepoint so that they land together or not at all.
     With(Box<Statements>),
+}
+
+impl Write {
+    /// The id of the run a write is about, where it is about one.
+    fn run(&self) -> Option<&str> {
+        match self {
+            Write::CreateRun(r) => Some(r.id.as_str()),
+            Write::Step { run, .. } | Write::Event { run, .. } | Write::Status { run, .. } => Some(run.as_str()),
+            Write::Acquire { run, .. } => Some(run),
+            Write::With(_) => None,
+        }
+    }
 }
 
 /// Writes that another module of the crate applies to a connection, as one unit.
@@ -226,6 +289,10 @@ pub struct Storage {
     path: Arc<PathBuf>,
     committer: Arc<Committer>,
     reader: Arc<Mutex<Connection>>,
+    /// This handle's identity as the holder of run leases.
+    holder: Arc<Holder>,
+    /// Stops the lease renewal thread when the last clone goes; started with the first lease.
+    renewal: Arc<OnceLock<mpsc::Sender<()>>>,
 }
 
 fn now() -> String {
@@ -254,12 +321,44 @@ impl Storage {
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql)?;
         let checkpointer = Connection::open(&path).map_err(sql)?;
         let (committed, commits) = mpsc::channel();
-        let committer = Committer { queue: Mutex::new(Vec::new()), conn: Mutex::new(conn), committed, path: display.clone() };
+        let holder = Holder::this_process();
+        let committer =
+            Committer { queue: Mutex::new(Vec::new()), conn: Mutex::new(conn), committed, path: display.clone(), owner: holder.key() };
         std::thread::Builder::new()
             .name("agentos-db-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, commits))
             .expect("spawn the database checkpoint thread");
-        Ok(Storage { path: Arc::new(path), committer: Arc::new(committer), reader: Arc::new(Mutex::new(reader)) })
+        Ok(Storage {
+            path: Arc::new(path),
+            committer: Arc::new(committer),
+            reader: Arc::new(Mutex::new(reader)),
+            holder: Arc::new(holder),
+            renewal: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// Who this handle is, as the holder of the leases of the runs it drives.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+
+    /// Starts renewing this handle's leases, once.
+    fn renew_leases(&self) -> Result<(), StorageError> {
+        if self.renewal.get().is_some() {
+            return Ok(());
+        }
+        let conn = Connection::open(self.path.as_ref())
+            .map_err(|source| StorageError::Sqlite { path: self.path.display().to_string(), source })?;
+        let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+        let (stop, stopped) = mpsc::channel();
+        if self.renewal.set(stop).is_ok() {
+            let owner = self.holder.key();
+            std::thread::Builder::new()
+                .name("agentos-lease-renewal".into())
+                .spawn(move || lease::renew_loop(conn, owner, stopped))
+                .expect("spawn the lease renewal thread");
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -273,9 +372,35 @@ impl Storage {
         wait.await.expect("every queued write is answered")
     }
 
-    /// Records a new run.
+    /// Records a new run, leased to this handle.
     pub async fn create_run(&self, record: RunRecord) -> Result<(), StorageError> {
+        self.renew_leases()?;
         self.write(Write::CreateRun(record)).await
+    }
+
+    /// Takes the lease of a run that is not live (suspended, interrupted, failed, or whose
+    /// process died) for this handle, marks it `running` and records that it resumed; with
+    /// `spec`, the run's spec is replaced in the same transaction and `changes` says what
+    /// changed. Fails with [`StorageError::Held`] while another live process drives it.
+    pub async fn acquire(&self, run: &str, spec: Option<Value>, changes: Value) -> Result<RunRecord, StorageError> {
+        let record = self.run(run)?;
+        let expected = match &record.lease {
+            Some(lease) if lease.holder != *self.holder && lease.live() => {
+                return Err(StorageError::Held { run: run.to_string(), holder: lease.holder.clone(), since: lease.since.clone() })
+            }
+            lease => lease.as_ref().map(|l| l.holder.key()),
+        };
+        self.renew_leases()?;
+        let event = serde_json::json!({ "status": "running", "resumed": true, "changes": changes });
+        let spec = spec.map(|s| s.to_string());
+        match self.write(Write::Acquire { run: record.id.to_string(), expected, spec, event }).await {
+            // Another process took it between the read and the write.
+            Err(StorageError::LeaseLost(_)) => match self.run(run)?.lease {
+                Some(lease) => Err(StorageError::Held { run: run.to_string(), holder: lease.holder, since: lease.since }),
+                None => Err(StorageError::LeaseLost(run.to_string())),
+            },
+            written => written.and_then(|()| self.run(run)),
+        }
     }
 
     /// Journals one step (and, for a model step, its usage) in one transaction. Fails if the run
@@ -318,8 +443,9 @@ impl Storage {
         self.write(Write::Event { run: run.clone(), kind: kind.to_string(), payload }).await
     }
 
-    /// Sets a run's status and, when it ended, its output, and records the change as a `status`
-    /// event, in one transaction.
+    /// Sets a run's status and, when it ended, its output, records the change as a `status`
+    /// event and gives the run's lease back, in one transaction. Fails with
+    /// [`StorageError::LeaseLost`] when this handle does not hold the run's lease.
     pub async fn set_status(&self, run: &RunId, status: &str, output: Option<String>) -> Result<(), StorageError> {
         self.write(Write::Status { run: run.clone(), status: status.to_string(), output }).await
     }
@@ -332,19 +458,33 @@ impl Storage {
 
     /// One run, or [`StorageError::UnknownRun`].
     pub fn run(&self, id: &str) -> Result<RunRecord, StorageError> {
-        let found = self.read(|c| c.query_row(&format!("{RUN_COLUMNS} WHERE id = ?1"), [id], run_row).optional())?;
+        let found = self.read(|c| c.query_row(&format!("SELECT {RUN_FIELDS} FROM runs WHERE id = ?1"), [id], run_row).optional())?;
         let row = found.ok_or_else(|| StorageError::UnknownRun(id.to_string()))?;
         self.decode_run(row)
     }
 
     /// The newest `limit` runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StorageError> {
+        Ok(self.runs_of(limit, RunOrigin::Any)?.into_iter().map(|(run, _)| run).collect())
+    }
+
+    /// The newest `limit` runs of `origin`, newest first, each with the id of the gym benchmark
+    /// it is an episode of (`None` for a run started on its own).
+    pub fn runs_of(&self, limit: usize, origin: RunOrigin) -> Result<Vec<(RunRecord, Option<String>)>, StorageError> {
+        let filter = match origin {
+            RunOrigin::Any => "",
+            RunOrigin::Own => "WHERE NOT EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key)",
+            RunOrigin::Gym => "WHERE EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key)",
+        };
         let rows = self.read(|c| {
-            let mut stmt = c.prepare(&format!("{RUN_COLUMNS} ORDER BY created_at DESC, id DESC LIMIT ?1"))?;
-            let rows = stmt.query_map([limit as i64], run_row)?.collect::<rusqlite::Result<Vec<_>>>();
+            let mut stmt = c.prepare(&format!(
+                "SELECT {RUN_FIELDS}, (SELECT b.id FROM episodes e JOIN benchmarks b ON b.key = e.benchmark WHERE e.run = runs.key LIMIT 1) \
+                 FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit as i64], |r| Ok((run_row(r)?, r.get::<_, Option<String>>(12)?)))?.collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
-        rows.into_iter().map(|r| self.decode_run(r)).collect()
+        rows.into_iter().map(|(r, benchmark)| Ok((self.decode_run(r)?, benchmark))).collect()
     }
 
     /// Every step of a run, in journal order.
@@ -386,14 +526,31 @@ impl Storage {
 
     /// The events of a run, oldest first, as (kind, payload).
     pub fn events(&self, run: &RunId) -> Result<Vec<(String, Value)>, StorageError> {
+        Ok(self.run_events(run)?.into_iter().map(|e| (e.kind, e.payload)).collect())
+    }
+
+    /// The events of a run, oldest first, each with its time and how many steps were journaled
+    /// before it (a step's row is written when the step ends).
+    pub fn run_events(&self, run: &RunId) -> Result<Vec<RunEvent>, StorageError> {
         let rows = self.read(|c| {
-            let mut stmt = c.prepare("SELECT kind, payload FROM events WHERE run = (SELECT key FROM runs WHERE id = ?1) ORDER BY id")?;
+            let mut stmt = c.prepare(
+                "SELECT e.kind, e.payload, e.created_at, \
+                 (SELECT COUNT(*) FROM steps s WHERE s.run = e.run AND s.created_at <= e.created_at) \
+                 FROM events e WHERE e.run = (SELECT key FROM runs WHERE id = ?1) ORDER BY e.id",
+            )?;
             let rows = stmt
-                .query_map([run.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([run.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
-        rows.into_iter().map(|(k, p)| serde_json::from_str(&p).map(|v| (k, v)).map_err(|e| self.corrupt("events", e.to_string()))).collect()
+        rows.into_iter()
+            .map(|(kind, payload, at, after)| {
+                let payload = serde_json::from_str(&payload).map_err(|e| self.corrupt("events", e.to_string()))?;
+                Ok(RunEvent { kind, payload, at, after_steps: after as u64 })
+            })
+            .collect()
     }
 
     /// The error for a row of `table` that does not decode.
@@ -403,21 +560,44 @@ impl Storage {
 
     fn decode_run(&self, r: RawRun) -> Result<RunRecord, StorageError> {
         let spec = serde_json::from_str(&r.spec).map_err(|e| self.corrupt("runs", format!("run {}: spec: {e}", r.id)))?;
+        let lease = match (r.lease_owner, r.lease_since, r.lease_expires) {
+            (Some(owner), Some(since), Some(expires_ms)) => {
+                let holder = Holder::parse(&owner).ok_or_else(|| self.corrupt("runs", format!("run {}: lease holder `{owner}`", r.id)))?;
+                Some(Lease { holder, since, expires_ms })
+            }
+            _ => None,
+        };
+        let status = match r.status.as_str() {
+            "running" if !lease.as_ref().is_some_and(Lease::live) => "interrupted".to_string(),
+            _ => r.status,
+        };
         Ok(RunRecord {
             id: RunId(r.id),
             task: r.task,
             strategy: r.strategy,
             model: r.model,
             spec,
-            status: r.status,
+            status,
             output: r.output,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            lease,
         })
     }
 }
 
-const RUN_COLUMNS: &str = "SELECT id, task, strategy, model, spec, status, output, created_at, updated_at FROM runs";
+const RUN_FIELDS: &str = "id, task, strategy, model, spec, status, output, created_at, updated_at, lease_owner, lease_since, lease_expires";
+
+/// Which runs a listing holds, by where they came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOrigin {
+    /// Runs started on their own (`agentos run`), not as gym episodes.
+    Own,
+    /// The episodes of gym benchmarks.
+    Gym,
+    /// Both.
+    Any,
+}
 
 struct RawRun {
     id: String,
@@ -429,6 +609,9 @@ struct RawRun {
     output: Option<String>,
     created_at: String,
     updated_at: String,
+    lease_owner: Option<String>,
+    lease_since: Option<String>,
+    lease_expires: Option<i64>,
 }
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
@@ -442,6 +625,9 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
         output: r.get(6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
+        lease_owner: r.get(9)?,
+        lease_since: r.get(10)?,
+        lease_expires: r.get(11)?,
     })
 }
 
@@ -552,12 +738,20 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
-fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
+/// Applies one write; `owner` is the writing handle's lease holder key. A fenced write (a step,
+/// an ending, taking a lease) that changes nothing fails with `QueryReturnedNoRows` when the run
+/// does not exist, and with `StatementChangedRows(0)` when its lease is elsewhere.
+fn apply(conn: &Connection, write: &Write, owner: &str) -> rusqlite::Result<()> {
     const RUN_KEY: &str = "(SELECT key FROM runs WHERE id = ?1)";
+    let changed = |n: usize, run: &str| match n {
+        0 if conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?.exists([run])? => Err(rusqlite::Error::StatementChangedRows(0)),
+        0 => Err(rusqlite::Error::QueryReturnedNoRows),
+        _ => Ok(()),
+    };
     match write {
         Write::CreateRun(r) => {
-            let insert = "INSERT INTO runs (id, task, strategy, model, spec, status, output, created_at, updated_at) \
-                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+            let insert = "INSERT INTO runs (id, task, strategy, model, spec, status, output, created_at, updated_at, lease_owner, lease_since, lease_expires) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?8, ?10)";
             let spec = r.spec.to_string();
             conn.prepare_cached(insert)?.execute(params![
                 r.id.as_str(),
@@ -567,45 +761,53 @@ fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
                 spec,
                 r.status,
                 r.output,
-                r.created_at
+                r.created_at,
+                owner,
+                lease::expiry()
             ])?;
         }
         Write::Step { run, seq, kind, request, result, duration_ms, model } => {
-            let insert = format!(
-                "INSERT INTO steps (run, seq, kind, request, result, duration_ms, created_at, model, input_tokens, output_tokens, cost_usd) \
-                 VALUES ({RUN_KEY}, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            );
+            // Fenced: only the lease holder adds to the journal.
+            let insert = "INSERT INTO steps (run, seq, kind, request, result, duration_ms, created_at, model, input_tokens, output_tokens, cost_usd) \
+                          SELECT key, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM runs WHERE id = ?1 AND lease_owner = ?12";
             let (name, usage) = match model {
                 Some((name, u)) => (Some(name), Some(u)),
                 None => (None, None),
             };
-            conn.prepare_cached(&insert)?.execute(params![
+            changed(
+                conn.prepare_cached(insert)?.execute(params![
+                    run.as_str(),
+                    *seq as i64,
+                    kind,
+                    request,
+                    result,
+                    *duration_ms as i64,
+                    now(),
+                    name,
+                    usage.map(|u| u.input_tokens as i64),
+                    usage.map(|u| u.output_tokens as i64),
+                    usage.map(|u| u.cost_usd),
+                    owner
+                ])?,
                 run.as_str(),
-                *seq as i64,
-                kind,
-                request,
-                result,
-                *duration_ms as i64,
-                now(),
-                name,
-                usage.map(|u| u.input_tokens as i64),
-                usage.map(|u| u.output_tokens as i64),
-                usage.map(|u| u.cost_usd)
-            ])?;
+            )?;
         }
         Write::Event { run, kind, payload } => {
             let insert = format!("INSERT INTO events (run, kind, payload, created_at) VALUES ({RUN_KEY}, ?2, ?3, ?4)");
             conn.prepare_cached(&insert)?.execute(params![run.as_str(), kind, payload.to_string(), now()])?;
         }
         Write::Status { run, status, output } => {
-            let changed = conn
-                .prepare_cached("UPDATE runs SET status = ?2, output = COALESCE(?3, output), updated_at = ?4 WHERE id = ?1")?
-                .execute(params![run.as_str(), status, output, now()])?;
-            if changed == 0 {
-                return Err(rusqlite::Error::QueryReturnedNoRows);
-            }
+            let update = "UPDATE runs SET status = ?2, output = COALESCE(?3, output), updated_at = ?4, \
+                          lease_owner = NULL, lease_since = NULL, lease_expires = NULL WHERE id = ?1 AND lease_owner = ?5";
+            changed(conn.prepare_cached(update)?.execute(params![run.as_str(), status, output, now(), owner])?, run.as_str())?;
             let event = serde_json::json!({ "status": status, "output": output });
-            apply(conn, &Write::Event { run: run.clone(), kind: "status".into(), payload: event })?;
+            apply(conn, &Write::Event { run: run.clone(), kind: "status".into(), payload: event }, owner)?;
+        }
+        Write::Acquire { run, expected, spec, event } => {
+            let update = "UPDATE runs SET status = 'running', spec = COALESCE(?3, spec), updated_at = ?4, \
+                          lease_owner = ?5, lease_since = ?4, lease_expires = ?6 WHERE id = ?1 AND lease_owner IS ?2";
+            changed(conn.prepare_cached(update)?.execute(params![run, expected, spec, now(), owner, lease::expiry()])?, run)?;
+            apply(conn, &Write::Event { run: RunId(run.clone()), kind: "status".into(), payload: event.clone() }, owner)?;
         }
         Write::With(statements) => {
             conn.execute_batch("SAVEPOINT write_with")?;
@@ -631,6 +833,8 @@ struct Committer {
     conn: Mutex<Connection>,
     committed: mpsc::Sender<()>,
     path: String,
+    /// The lease holder key of the storage handle that owns this committer.
+    owner: String,
 }
 
 impl Committer {
@@ -657,7 +861,7 @@ impl Committer {
         let outcome = (|| -> rusqlite::Result<Vec<rusqlite::Result<()>>> {
             let tx = conn.transaction()?;
             // A failing statement is undone alone (SQLite's statement journal); the rest stands.
-            let results = group.iter().map(|job| apply(&tx, &job.write)).collect();
+            let results = group.iter().map(|job| apply(&tx, &job.write, &self.owner)).collect();
             tx.commit()?;
             Ok(results)
         })();
@@ -665,9 +869,10 @@ impl Committer {
             Ok(results) => {
                 let _ = self.committed.send(());
                 for (job, r) in group.into_iter().zip(results) {
-                    let r = r.map_err(|e| match (&job.write, e) {
-                        (Write::Status { run, .. }, rusqlite::Error::QueryReturnedNoRows) => StorageError::UnknownRun(run.to_string()),
-                        (_, source) => StorageError::Sqlite { path: self.path.clone(), source },
+                    let r = r.map_err(|e| match (e, job.write.run()) {
+                        (rusqlite::Error::QueryReturnedNoRows, Some(run)) => StorageError::UnknownRun(run.to_string()),
+                        (rusqlite::Error::StatementChangedRows(0), Some(run)) => StorageError::LeaseLost(run.to_string()),
+                        (source, _) => StorageError::Sqlite { path: self.path.clone(), source },
                     });
                     let _ = job.done.send(r);
                 }
@@ -708,6 +913,7 @@ impl RunRecord {
             output: None,
             created_at: t.clone(),
             updated_at: t,
+            lease: None,
         }
     }
 }
@@ -817,6 +1023,43 @@ mod tests {
         db.record_step(&run, &model_step(5, &["a", "b"], &[]), None, Some((0, request))).await.unwrap();
         let err = db.steps(&run).unwrap_err().to_string();
         assert!(err.contains("step 5") && err.contains("refers to model step 0, which is missing"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn one_handle_at_a_time_holds_a_run_and_only_the_holder_writes_its_journal() {
+        let (dir, first, run) = with_run().await;
+        let second = Storage::open(dir.path().join("a.db")).unwrap();
+        let err = second.acquire(run.as_str(), None, Value::Null).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("is being driven by process {}", std::process::id())), "{err}");
+        assert_eq!(first.run(run.as_str()).unwrap().status, "running");
+
+        // The first holder is on another host and stopped renewing: its lease expires.
+        let stale = Holder { host: "elsewhere".into(), ..first.holder().clone() }.key();
+        first.read(|c| c.execute("UPDATE runs SET lease_owner = ?1, lease_expires = ?2", params![stale, lease::now_ms() - 1])).unwrap();
+        assert_eq!(second.run(run.as_str()).unwrap().status, "interrupted", "an expired lease shows as interrupted");
+        let taken = second
+            .acquire(run.as_str(), Some(serde_json::json!({"max_steps": 3})), serde_json::json!({"max_steps": [1, 3]}))
+            .await
+            .unwrap();
+        assert_eq!((taken.status.as_str(), taken.spec["max_steps"].as_i64()), ("running", Some(3)));
+        assert_eq!(taken.lease.unwrap().holder, *second.holder());
+
+        // The old holder comes back: its writes are fenced off.
+        assert!(matches!(first.record_step(&run, &tool_step(0), None, None).await, Err(StorageError::LeaseLost(_))));
+        assert!(matches!(first.set_status(&run, "finished", None).await, Err(StorageError::LeaseLost(_))));
+        second.record_step(&run, &tool_step(0), None, None).await.unwrap();
+        second.set_status(&run, "suspended", None).await.unwrap();
+        let ended = second.run(run.as_str()).unwrap();
+        assert_eq!((ended.status.as_str(), ended.lease), ("suspended", None), "ending gives the lease back");
+        let events = second.events(&run).unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|(kind, e)| kind == "status" && e["resumed"] == true && e["changes"]["max_steps"] == serde_json::json!([1, 3])),
+            "{events:?}"
+        );
+        // Given back, anyone may take it, the first handle too.
+        first.acquire(run.as_str(), None, Value::Null).await.unwrap();
     }
 
     #[test]

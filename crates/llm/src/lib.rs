@@ -26,7 +26,7 @@ pub use http::{RetryPolicy, DEFAULT_TIMEOUT};
 pub use local::Local;
 pub use openai::{OpenAi, OPENAI_BASE_URL};
 pub use scripted::Scripted;
-pub use uri::{from_uri, KNOWN_SCHEMES};
+pub use uri::{absolute_uri, from_uri, KNOWN_SCHEMES};
 
 use agentos_core::{ChatRequest, ChatResponse, ModelEvent};
 use async_trait::async_trait;

@@ -40,10 +40,16 @@ impl Local {
         Ok(Local { uri, name, engine })
     }
 
+    /// True when `spec` names a file (it ends in `.gguf` or holds a path separator), not a
+    /// model of the catalogue.
+    pub fn is_path(spec: &str) -> bool {
+        spec.ends_with(".gguf") || spec.contains('/') || spec.contains(std::path::MAIN_SEPARATOR)
+    }
+
     /// The file `spec` names: itself when it is a path, else `<agentos-models' cache>/<spec>.gguf`, which
     /// must exist (the error says to run `agentos models pull <spec>`).
     pub fn resolve(spec: &str) -> Result<PathBuf, LlmError> {
-        if spec.ends_with(".gguf") || spec.contains('/') || spec.contains(std::path::MAIN_SEPARATOR) {
+        if Self::is_path(spec) {
             return Ok(match spec.strip_prefix("~/") {
                 Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(spec), |home| Path::new(&home).join(rest)),
                 None => PathBuf::from(spec),

@@ -41,6 +41,24 @@ struct Shared {
     latency: Duration,
     script: Script,
     requests: AtomicU64,
+    abandoned: AtomicU64,
+    /// Requests at this turn or later are held unanswered (`u64::MAX`: none are).
+    stall_from: AtomicU64,
+}
+
+/// Counts a request as abandoned if its handler is dropped (the client went away) before it
+/// answers.
+struct Pending<'a> {
+    shared: &'a Shared,
+    answered: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.shared.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A running simulated model server on 127.0.0.1. Stops when dropped.
@@ -67,7 +85,13 @@ impl SimulatedServer {
     pub async fn start(latency: Duration, script: Script) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { latency, script, requests: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            latency,
+            script,
+            requests: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            stall_from: AtomicU64::new(u64::MAX),
+        });
         let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -85,9 +109,20 @@ impl SimulatedServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// How many completions it has served.
+    /// Holds every request at `turn` or later unanswered until this is called again with `None`:
+    /// a model call that is in flight for as long as a test needs.
+    pub fn stall_from(&self, turn: Option<usize>) {
+        self.shared.stall_from.store(turn.map_or(u64::MAX, |t| t as u64), Ordering::Relaxed);
+    }
+
+    /// How many completion requests it has received (answered or not).
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// How many requests the client abandoned (closed the connection) before their answer.
+    pub fn abandoned(&self) -> u64 {
+        self.shared.abandoned.load(Ordering::Relaxed)
     }
 }
 
@@ -105,8 +140,13 @@ async fn complete(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a chat completion request: {e}")).into_response(),
     };
     let n = shared.requests.fetch_add(1, Ordering::Relaxed);
-    tokio::time::sleep(shared.latency).await;
+    let mut pending = Pending { shared: &shared, answered: false };
     let turn = request.messages.iter().filter(|m| m.role == "tool").count();
+    while turn as u64 >= shared.stall_from.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(shared.latency).await;
+    pending.answered = true;
     let prompt_tokens = request.messages.len() * 10;
     let (fields, finish) = match (shared.script)(turn) {
         Reply::ToolCall { name, arguments } => {

@@ -39,6 +39,31 @@ pub fn from_uri(uri: &str) -> Result<Arc<dyn LanguageModel>, LlmError> {
     }
 }
 
+/// `uri` with a relative file path in it (`scripted:<file>`, `local:<path.gguf>`) made absolute
+/// against the current folder, so that a run that stores its model URI finds the same file when
+/// it is resumed from another folder. Other URIs come back as they are.
+///
+/// ```
+/// let here = std::env::current_dir().unwrap();
+/// assert_eq!(agentos_llm::absolute_uri("scripted:s.json"), format!("scripted:{}", here.join("s.json").display()));
+/// assert_eq!(agentos_llm::absolute_uri("scripted:/tmp/s.json"), "scripted:/tmp/s.json");
+/// assert_eq!(agentos_llm::absolute_uri("local:qwen2.5-coder-0.5b"), "local:qwen2.5-coder-0.5b");
+/// assert_eq!(agentos_llm::absolute_uri("openai:gpt-4o-mini"), "openai:gpt-4o-mini");
+/// ```
+pub fn absolute_uri(uri: &str) -> String {
+    let Some((scheme, file)) = uri.split_once(':') else { return uri.to_string() };
+    let names_a_file = match scheme {
+        "scripted" => true,
+        #[cfg(feature = "local")]
+        "local" => crate::Local::is_path(file),
+        _ => false,
+    };
+    match std::path::absolute(file) {
+        Ok(path) if names_a_file && !file.is_empty() && !file.starts_with('~') => format!("{scheme}:{}", path.display()),
+        _ => uri.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,9 +66,15 @@ pub struct SandboxConfig {
     pub allow_unsafe: bool,
     /// Functions of an action library, defined (from their [`source`](FunctionDefinition::source))
     /// in every interpreter this sandbox starts, before its first execution and again after each
-    /// restart, after the tools (a function named like a tool is skipped). Calls to them are
-    /// counted per execution ([`Execution::library_calls`](crate::Execution::library_calls)); one
-    /// whose definition fails is left out and named in [`Sandbox::library_failures`](crate::Sandbox::library_failures).
+    /// restart, after the tools (a function named like a tool is skipped). Each source runs in a
+    /// module namespace of its own holding the tools and the sandbox's functions, so it must
+    /// import and define what its function uses; only the function's name is bound where the
+    /// code runs. Calls to them, and the calls that raised, are counted per execution
+    /// ([`Execution::library_calls`](crate::Execution::library_calls),
+    /// [`Execution::library_raised`](crate::Execution::library_raised)). One whose source fails,
+    /// does not define a function of its name, or reads a global name that is neither a builtin
+    /// nor bound by the source is left out and named in
+    /// [`Sandbox::library_failures`](crate::Sandbox::library_failures).
     pub library: Vec<FunctionDefinition>,
 }
 

@@ -21,9 +21,11 @@
 //!   a Python function whose call comes back to the host's [`ToolHandler`], plus
 //!   `final_answer(value)`.
 //! - What an action library needs (DynaSaur): each [`Execution`] names the top-level functions its
-//!   cell defined, with signature, docstring and source; [`SandboxConfig::library`] defines
-//!   functions kept from earlier runs in every interpreter the sandbox starts, and each execution
-//!   counts the calls made to them.
+//!   cell defined, with signature, docstring and a self-contained source (the imports and helper
+//!   functions of the interpreter it uses come with it); [`SandboxConfig::library`] defines
+//!   functions kept from earlier runs in every interpreter the sandbox starts, each checked to
+//!   resolve every global name it reads, and each execution counts the calls made to them and
+//!   those that raised.
 //! - [`bench()`]: start-up and round-trip times side by side with a plain `python3 -c pass`.
 //!
 //! Decisions: new processes are refused, not contained (`os.fork`, `subprocess` and `os.system`

@@ -51,6 +51,9 @@ pub(crate) struct Done {
     /// Calls of library functions during the cell, by name.
     #[serde(default)]
     pub library_calls: BTreeMap<String, u32>,
+    /// Those of the calls that raised, by name.
+    #[serde(default)]
+    pub library_raised: BTreeMap<String, u32>,
 }
 
 /// An exception the cell raised.

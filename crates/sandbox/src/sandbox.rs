@@ -167,12 +167,21 @@ pub struct Execution {
     /// How many host tools the code called.
     pub tool_calls: u32,
     /// The top-level functions the code defined (`def` and `async def` statements of the cell
-    /// itself, not nested ones), each with its signature, docstring and source, in the order of
-    /// the cell; a name defined twice is reported once, as last defined.
+    /// itself, not nested ones), each with its signature, docstring and a self-contained source,
+    /// in the order of the cell; a name defined twice is reported once, as last defined. The
+    /// source is the function's `def` preceded by what it needs of this interpreter's top-level
+    /// bindings, from this cell or earlier ones: the imports (`import a.b`, `import a as b`,
+    /// `from x import y as z`) it uses, and the functions it calls with what those need in turn.
+    /// Other global names (variables, classes) are left out, so a function using them does not
+    /// pass the library's check (see [`SandboxConfig::library`](crate::SandboxConfig::library)).
     pub functions: Vec<FunctionDefinition>,
     /// How often the code called each function of the config's
     /// [`library`](crate::SandboxConfig::library), by name (functions not called are absent).
     pub library_calls: BTreeMap<String, u32>,
+    /// How many of those calls raised an exception out of the function, by name (`final_answer`
+    /// called inside one is not raising; for an `async def`, only what raises when it is called,
+    /// not when it is awaited, counts).
+    pub library_raised: BTreeMap<String, u32>,
     /// Wall-clock time of the execution, tool calls included.
     pub duration: Duration,
 }
@@ -370,6 +379,7 @@ impl Sandbox {
                 execution.final_answer = done.final_answer.map(render);
                 execution.functions = done.functions;
                 execution.library_calls = done.library_calls;
+                execution.library_raised = done.library_raised;
                 execution.exception = done.exception.map(|raised| Exception {
                     type_name: raised.type_name,
                     message: render(raised.message),

@@ -163,10 +163,19 @@ async fn each_execution_reports_the_top_level_functions_it_defined() {
     let helper = &execution.functions[0];
     assert_eq!((helper.signature.as_str(), helper.docstring.as_str()), ("helper(x, *, scale=2)", "Scales x.\n\nTwice by default."));
     assert!(helper.source.starts_with("def helper(x, *, scale=2):") && helper.source.ends_with("return x * scale\n"), "{helper:?}");
-    assert!(execution.functions[1].source.starts_with("@functools.lru_cache\ndef cached(n):"), "decorators belong to the source");
+    assert!(
+        execution.functions[1].source.starts_with("import functools\n\n@functools.lru_cache\ndef cached(n):"),
+        "decorators belong to the source, and the import they use: {:?}",
+        execution.functions[1]
+    );
     let execution = sandbox.execute("def helper(x):\n    return x\nraise ValueError('after the def')", &NoTools).await.unwrap();
     assert_eq!(execution.functions.len(), 1, "a def that ran counts even if the cell raised later: {execution}");
     assert!(sandbox.execute("helper(1)", &NoTools).await.unwrap().functions.is_empty(), "calling defines nothing");
+}
+
+/// A library function `name` defined by `source`.
+fn function(name: &str, source: &str) -> agentos_core::FunctionDefinition {
+    agentos_core::FunctionDefinition { name: name.into(), source: source.into(), ..Default::default() }
 }
 
 #[tokio::test]
@@ -175,28 +184,96 @@ async fn library_functions_are_defined_at_start_and_after_a_restart_and_their_ca
     let mut config = config(dir.path());
     config.limits.timeout = Duration::from_millis(500);
     config.tools = vec![add_spec()];
-    let function =
-        |name: &str, source: &str| agentos_core::FunctionDefinition { name: name.into(), source: source.into(), ..Default::default() };
     config.library = vec![
         function("double", "def double(n):\n    \"\"\"Twice n.\"\"\"\n    return 2 * n\n"),
-        function("quadruple", "def quadruple(n):\n    return double(double(n))\n"),
+        function("quadruple", "def double(n):\n    return 2 * n\n\ndef quadruple(n):\n    return double(double(n))\n"),
+        function("octuple", "def octuple(n):\n    return quadruple(double(n))\n"),
+        function("root", "def root(n):\n    return math.sqrt(n)\n"),
+        function("inverse", "def inverse(n):\n    return 1 / n\n"),
+        function("answer", "def answer():\n    final_answer(str(int(add(40, 2))))\n"),
         function("broken", "def broken(:\n"),
         function("add", "def add(a, b):\n    return 0\n"),
     ];
     let mut sandbox = start(config).await;
     let failures = sandbox.library_failures();
-    assert_eq!(failures.keys().collect::<Vec<_>>(), ["add", "broken"], "{failures:?}");
+    assert_eq!(failures.keys().collect::<Vec<_>>(), ["add", "broken", "octuple", "root"], "{failures:?}");
     assert!(failures["broken"].contains("SyntaxError") && failures["add"].contains("taken by a tool"), "{failures:?}");
+    assert!(
+        failures["root"].contains("NameError: it uses math, which its source neither imports nor defines"),
+        "a function must bring what it uses: {failures:?}"
+    );
+    assert!(failures["octuple"].contains("uses double, quadruple"), "another library function is not its own: {failures:?}");
+    let execution = sandbox.execute("root", &NoTools).await.unwrap();
+    assert_eq!(execution.exception.map(|e| e.type_name).as_deref(), Some("NameError"), "a function that failed is not defined");
     let execution = sandbox.execute("quadruple(3) + double(1) + int(add(1, 1))", &Adder).await.unwrap();
     assert_eq!(execution.value.as_deref(), Some("16"), "the tool keeps its name: {execution}");
-    assert_eq!(execution.library_calls, [("double".to_string(), 3), ("quadruple".to_string(), 1)].into());
+    assert_eq!(
+        execution.library_calls,
+        [("double".to_string(), 1), ("quadruple".to_string(), 1)].into(),
+        "quadruple calls the double of its own source, not the library's"
+    );
     assert!(execution.functions.is_empty(), "library functions are not the cell's definitions");
+    let code = "try:\n    inverse(0)\nexcept ZeroDivisionError:\n    pass\ninverse(4)";
+    let execution = sandbox.execute(code, &NoTools).await.unwrap();
+    assert_eq!(execution.value.as_deref(), Some("0.25"), "{execution}");
+    assert_eq!(execution.library_calls, [("inverse".to_string(), 2)].into());
+    assert_eq!(execution.library_raised, [("inverse".to_string(), 1)].into(), "a raise counts even when the code caught it");
+    let execution = sandbox.execute("answer()", &Adder).await.unwrap();
+    assert_eq!(execution.final_answer.as_deref(), Some("42"), "tools and final_answer are there: {execution}");
+    assert!(execution.library_raised.is_empty(), "ending with final_answer is not raising: {execution:?}");
+    let execution = sandbox.execute("def sextuple(n):\n    return double(n) * 3", &NoTools).await.unwrap();
+    assert_eq!(
+        execution.functions[0].source,
+        "def double(n):\n    \"\"\"Twice n.\"\"\"\n    return 2 * n\n\ndef sextuple(n):\n    return double(n) * 3\n",
+        "a library function it calls comes with it"
+    );
     let execution = sandbox.execute("double.__doc__", &NoTools).await.unwrap();
     assert_eq!((execution.value.as_deref(), execution.library_calls.len()), (Some("'Twice n.'"), 0), "counts are per execution");
     let execution = sandbox.execute("while True: pass", &NoTools).await.unwrap();
     assert!(execution.timed_out() && execution.restarted, "{execution}");
     let execution = sandbox.execute("double(21)", &NoTools).await.unwrap();
     assert_eq!(execution.value.as_deref(), Some("42"), "a fresh interpreter defines the library again: {execution}");
+}
+
+#[tokio::test]
+async fn a_defined_functions_source_carries_the_imports_and_functions_it_needs_and_runs_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sandbox = start(config(dir.path())).await;
+    let setup = "import csv\nimport os.path\nimport json as j\nfrom statistics import mean as average\nRATE = 2\n\n\
+                 def rows(path):\n    with open(path) as f:\n        return list(csv.DictReader(f))\n";
+    assert!(sandbox.execute(setup, &NoTools).await.unwrap().succeeded());
+    let code = "def values(path, column):\n    return [float(r[column]) for r in rows(path)]\n\n\
+                def column_mean(path, column):\n    \"\"\"Mean of a CSV column.\"\"\"\n    return average(values(path, column))\n\n\
+                def stem(path):\n    return os.path.splitext(path)[0]\n\n\
+                def scaled(x):\n    return x * RATE\n";
+    let execution = sandbox.execute(code, &NoTools).await.unwrap();
+    assert!(execution.succeeded(), "{execution}");
+    let source = |name: &str| execution.functions.iter().find(|f| f.name == name).unwrap().source.clone();
+    assert_eq!(
+        source("column_mean"),
+        "import csv\nfrom statistics import mean as average\n\n\
+         def rows(path):\n    with open(path) as f:\n        return list(csv.DictReader(f))\n\n\
+         def values(path, column):\n    return [float(r[column]) for r in rows(path)]\n\n\
+         def column_mean(path, column):\n    \"\"\"Mean of a CSV column.\"\"\"\n    return average(values(path, column))\n",
+        "its imports (from earlier cells too) and the functions it calls, transitively, each once"
+    );
+    assert_eq!(source("stem"), "import os.path\n\ndef stem(path):\n    return os.path.splitext(path)[0]\n");
+    assert_eq!(source("scaled"), "def scaled(x):\n    return x * RATE\n", "a variable is not carried");
+    let execution = sandbox.execute("csv = None\ndef first(path):\n    return csv.reader(path)", &NoTools).await.unwrap();
+    assert_eq!(execution.functions[0].source, "def first(path):\n    return csv.reader(path)", "`csv` no longer names the module");
+
+    // A fresh interpreter defines each from its source alone, and refuses the one that cannot stand on its own.
+    std::fs::write(dir.path().join("work/prices.csv"), "item,price\napple,1.5\npear,2.5\n").unwrap();
+    let mut fresh = config(dir.path());
+    fresh.library = ["column_mean", "stem", "scaled"].map(|name| function(name, &source(name))).to_vec();
+    let mut fresh = start(fresh).await;
+    let failures = fresh.library_failures();
+    assert_eq!(failures.keys().collect::<Vec<_>>(), ["scaled"], "{failures:?}");
+    assert!(failures["scaled"].contains("uses RATE"), "{failures:?}");
+    let execution = fresh.execute("column_mean('prices.csv', 'price'), stem('a/b.txt')", &NoTools).await.unwrap();
+    assert_eq!(execution.value.as_deref(), Some("(2.0, 'a/b')"), "{execution}");
+    let execution = fresh.execute("rows", &NoTools).await.unwrap();
+    assert!(execution.exception.is_some(), "only the function's own name is bound where the code runs: {execution}");
 }
 
 #[tokio::test]

@@ -198,24 +198,24 @@ fn usage(u: &Usage) -> Value {
     json!({ "prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total_tokens() })
 }
 
-/// A whole `chat.completion`.
-pub fn completion(id: &str, model: &str, r: &ChatResponse) -> Value {
+/// A whole `chat.completion`, `created` at that Unix time.
+pub fn completion(id: &str, created: u64, model: &str, r: &ChatResponse) -> Value {
     let content = r.message.content();
     let mut message = json!({ "role": "assistant", "content": if content.is_empty() && !r.message.tool_calls.is_empty() { Value::Null } else { json!(content) } });
     if !r.message.tool_calls.is_empty() {
         message["tool_calls"] = json!(tool_calls(&r.message.tool_calls, false));
     }
-    json!({ "id": id, "object": "chat.completion", "created": 0, "model": model,
+    json!({ "id": id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{ "index": 0, "message": message, "finish_reason": finish(r.finish_reason) }], "usage": usage(&r.usage) })
 }
 
-/// One `chat.completion.chunk` with a delta.
-pub fn chunk(id: &str, model: &str, delta: Value, reason: Option<FinishReason>) -> Value {
-    json!({ "id": id, "object": "chat.completion.chunk", "created": 0, "model": model,
+/// One `chat.completion.chunk` with a delta, of the completion `created` at that Unix time.
+pub fn chunk(id: &str, created: u64, model: &str, delta: Value, reason: Option<FinishReason>) -> Value {
+    json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{ "index": 0, "delta": delta, "finish_reason": reason.map(finish) }] })
 }
 
 /// The last chunk: no choices, the usage.
-pub fn usage_chunk(id: &str, model: &str, u: &Usage) -> Value {
-    json!({ "id": id, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [], "usage": usage(u) })
+pub fn usage_chunk(id: &str, created: u64, model: &str, u: &Usage) -> Value {
+    json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage(u) })
 }

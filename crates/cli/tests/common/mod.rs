@@ -2,8 +2,11 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this.
 
+use agentos_llm::simulated::{Reply, Script, SimulatedServer};
+use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 /// The `agentos` binary with `args`, its home (and working folder) `home`, and no setting chosen
 /// by the environment of the person running the tests.
@@ -24,4 +27,20 @@ pub async fn output(mut cmd: Command) -> Output {
 /// Standard output and standard error together.
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A simulated model that makes `calls` calculator calls (k+1 at turn k), then answers `done`.
+pub fn counting(calls: usize) -> Script {
+    Arc::new(move |turn| {
+        if turn < calls {
+            Reply::ToolCall { name: "calculator".into(), arguments: json!({ "expression": format!("{turn}+1") }) }
+        } else {
+            Reply::Text("done".into())
+        }
+    })
+}
+
+/// The model URI of a simulated model server.
+pub fn uri(server: &SimulatedServer) -> String {
+    format!("openai-compatible:{}#sim", server.base_url())
 }
