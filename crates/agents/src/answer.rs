@@ -27,6 +27,24 @@ pub fn extract_answer(reply: &str) -> String {
     clean(answer).to_string()
 }
 
+/// The answer of a reply that ends a run by itself (no tool call): what follows its `Answer:` or
+/// `Final Answer:` label if it has one, else the whole reply, trimmed.
+///
+/// ```
+/// use agentos_agents::final_reply;
+/// assert_eq!(final_reply("Answer: 4"), "4");
+/// assert_eq!(final_reply("2 + 2 = 4.\nFinal Answer: **4**"), "4");
+/// assert_eq!(final_reply(" The answer is 42.\nIt is even. "), "The answer is 42.\nIt is even.");
+/// ```
+pub fn final_reply(reply: &str) -> String {
+    labeled_answer(reply).unwrap_or_else(|| reply.trim().to_string())
+}
+
+/// The answer of `reply` when a line of it carries the `Answer:` label ([`extract_answer`]).
+pub(crate) fn labeled_answer(reply: &str) -> Option<String> {
+    reply.lines().any(|line| answer_after_label(line).is_some()).then(|| extract_answer(reply))
+}
+
 /// The text after `Answer:` or `Final Answer:` at the start of `line`, if it has that label.
 pub(crate) fn answer_after_label(line: &str) -> Option<&str> {
     let line = line.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '#' | '>' | '-' | '_' | '`'));

@@ -12,14 +12,14 @@
 //! first one runs through [`Agent::execute_code`] and its observation comes back as the next user
 //! message (a second block is not run, and the observation says so). The run ends when the code
 //! calls `final_answer(...)`. A reply without a code block that states its answer on a line of its
-//! own (`Answer: ...` or `Final Answer: ...`, as [`extract_answer`] reads it) is taken as the
+//! own (`Answer: ...` or `Final Answer: ...`, as [`crate::extract_answer`] reads it) is taken as the
 //! answer, since a model that has already seen the result often just says it; any other reply
 //! without code is an observation that repeats the format. Every model turn counts against the
 //! step limit.
 
-use crate::answer::answer_after_label;
+use crate::answer::labeled_answer;
 use crate::react::{observe_loop, Turn};
-use crate::{extract_answer, AgentError};
+use crate::AgentError;
 use agentos_core::{FunctionDefinition, Message, ToolSpec};
 use agentos_kernel::Agent;
 use serde_json::Value;
@@ -218,8 +218,7 @@ pub(crate) fn parse(reply: &str) -> Reply {
     match blocks.first() {
         Some(code) if code.trim().is_empty() => Reply::Malformed("your code block is empty; put the code between the fences".into()),
         Some(code) => Reply::Code { code: code.clone(), ignored: blocks.len() - 1 },
-        None if reply.lines().any(|line| answer_after_label(line).is_some()) => Reply::Answer(extract_answer(reply)),
-        None => Reply::Malformed(NO_CODE.into()),
+        None => labeled_answer(reply).map_or_else(|| Reply::Malformed(NO_CODE.into()), Reply::Answer),
     }
 }
 

@@ -57,6 +57,10 @@ impl Strategy for AIoT {
         "aiot"
     }
 
+    fn roles(&self) -> &'static [&'static str] {
+        &[INNER_ROLE]
+    }
+
     async fn run(&self, agent: &Agent) -> Result<String, AgentError> {
         iterate(agent, Stopping::Autonomous { most: agent.spec().max_steps }).await
     }
@@ -66,6 +70,10 @@ impl Strategy for AIoT {
 impl Strategy for GIoT {
     fn name(&self) -> &'static str {
         "giot"
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        &[INNER_ROLE]
     }
 
     async fn run(&self, agent: &Agent) -> Result<String, AgentError> {

@@ -19,7 +19,7 @@ mod react;
 mod sc;
 mod toolchain;
 
-pub use answer::{extract_answer, majority_vote, normalize_answer, same_answer};
+pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
 pub use cot::ChainOfThought;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use react::ReAct;
@@ -46,6 +46,19 @@ pub enum AgentError {
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
+    /// A strategy name's count (after the colon) is not a whole number of at least 1.
+    #[error("strategy `{0}`: the count must be at least 1 (a whole number after the colon, as in `sc:5`)")]
+    BadCount(String),
+    /// A role model was given that none of the run's strategies uses.
+    #[error("role `{role}` is not used by {strategies}; {uses}")]
+    UnusedRole {
+        /// The role given.
+        role: String,
+        /// The strategies, comma-separated.
+        strategies: String,
+        /// The roles they use, or all roles and who uses them.
+        uses: String,
+    },
     /// The run asks for an action mode the strategy cannot act in.
     #[error("the strategy `{strategy}` cannot act with `--actions {mode}`; the strategies that can: {supported}")]
     UnsupportedActions {
@@ -73,6 +86,12 @@ pub trait Strategy: Send + Sync {
         &[ActionMode::Json]
     }
 
+    /// The roles ([`RunSpec::roles`](agentos_kernel::RunSpec::roles)) whose model it calls
+    /// besides the run's own: none, unless the strategy says more.
+    fn roles(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Works on the agent's task until it has an answer.
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
 }
@@ -89,7 +108,10 @@ pub trait Strategy: Send + Sync {
 pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
     let unknown = || AgentError::UnknownStrategy(name.to_string());
     let (base, count) = match name.split_once(':') {
-        Some((base, count)) => (base, Some(count.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(unknown)?)),
+        Some((base, _)) if !STRATEGIES.contains(&base) => return Err(unknown()),
+        Some((base, count)) => {
+            (base, Some(count.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| AgentError::BadCount(name.to_string()))?))
+        }
         None => (name, None),
     };
     Ok(match (base, count) {
@@ -119,6 +141,47 @@ pub fn check_actions(strategy: &dyn Strategy, mode: ActionMode) -> Result<(), Ag
     let supported: Vec<&str> =
         STRATEGIES.iter().copied().filter(|name| self::strategy(name).is_ok_and(|s| s.action_modes().contains(&mode))).collect();
     Err(AgentError::UnsupportedActions { strategy: strategy.name(), mode, supported: supported.join(", ") })
+}
+
+/// Whether some strategy of `strategies` calls the model of `role`; the error names the roles
+/// they use, or, when they use none, every role and the strategies that use it.
+///
+/// ```
+/// use agentos_agents::{check_role, strategy};
+/// let aiot = strategy("aiot").unwrap();
+/// assert!(check_role(&[aiot.as_ref()], "inner").is_ok());
+/// let refused = check_role(&[aiot.as_ref()], "judge").unwrap_err().to_string();
+/// assert!(refused.contains("role `judge`") && refused.contains("inner"), "{refused}");
+/// ```
+pub fn check_role(strategies: &[&dyn Strategy], role: &str) -> Result<(), AgentError> {
+    if strategies.iter().any(|s| s.roles().contains(&role)) {
+        return Ok(());
+    }
+    let mut used: Vec<&str> = strategies.iter().flat_map(|s| s.roles().iter().copied()).collect();
+    used.sort_unstable();
+    used.dedup();
+    let uses = if used.is_empty() {
+        let built: Vec<Box<dyn Strategy>> = STRATEGIES.iter().filter_map(|name| self::strategy(name).ok()).collect();
+        let mut every: Vec<(&str, Vec<&str>)> = Vec::new();
+        for s in &built {
+            for role in s.roles() {
+                match every.iter_mut().find(|(r, _)| r == role) {
+                    Some((_, users)) => users.push(s.name()),
+                    None => every.push((role, vec![s.name()])),
+                }
+            }
+        }
+        let every: Vec<String> = every.iter().map(|(role, users)| format!("`{role}` ({})", users.join(", "))).collect();
+        format!("no role is used there; the roles are {}: drop --role, or pick a strategy that uses it", every.join(", "))
+    } else {
+        format!("the roles used: {}", used.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "))
+    };
+    let names: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
+    Err(AgentError::UnusedRole {
+        role: role.to_string(),
+        strategies: format!("{} {}", if names.len() == 1 { "strategy" } else { "strategies" }, names.join(", ")),
+        uses,
+    })
 }
 
 /// Runs `strategy` on `agent` to its end and records the ending. Returns how it ended. A run whose
@@ -180,9 +243,13 @@ mod tests {
         for name in ["sc:9", "giot:5", "toolchain:3"] {
             assert_eq!(strategy(name).unwrap().name(), name.split(':').next().unwrap());
         }
-        for bad in ["tot", "sc:0", "sc:x", "react:2", "giot:", ""] {
+        for bad in ["tot", "react:2", "tot:2", ""] {
             let err = strategy(bad).err().expect(bad).to_string();
             assert!(err.contains(&format!("`{bad}`")) && err.contains("toolchain"), "{err}");
+        }
+        for bad in ["sc:0", "sc:x", "giot:", "toolchain:-1"] {
+            let err = strategy(bad).err().expect(bad).to_string();
+            assert!(err.contains(&format!("`{bad}`")) && err.contains("the count must be at least 1"), "{err}");
         }
     }
 }

@@ -12,7 +12,7 @@
 //! schema, or no action at all become an observation that tells the model what was wrong, and the
 //! next step lets it correct itself.
 
-use crate::{codeact, sampling, AgentError, Strategy};
+use crate::{codeact, final_reply, sampling, AgentError, Strategy};
 use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
 use agentos_kernel::{ActionMode, Agent};
 use async_trait::async_trait;
@@ -58,7 +58,7 @@ async fn native(agent: &Agent) -> Result<String, AgentError> {
         let reply = response.message;
         messages.push(reply.clone());
         if reply.tool_calls.is_empty() {
-            let answer = reply.content().trim().to_string();
+            let answer = final_reply(&reply.content());
             if !answer.is_empty() {
                 return Ok(answer);
             }

@@ -177,6 +177,10 @@ impl Strategy for ToolChainStar {
         "toolchain"
     }
 
+    fn roles(&self) -> &'static [&'static str] {
+        &[EVALUATOR_ROLE]
+    }
+
     async fn run(&self, agent: &Agent) -> Result<String, AgentError> {
         let native = agent.model_capabilities().native_tools;
         let tools = agent.tools();

@@ -129,6 +129,16 @@ async fn solves_a_multi_step_task_and_journals_every_step() {
 }
 
 #[tokio::test]
+async fn a_native_reply_with_an_answer_label_ends_with_the_answer_alone() {
+    let s = setup(json!([
+        { "tool_calls": [{ "name": "add", "arguments": { "a": 2, "b": 2 } }] },
+        { "content": "The tool says 4.\nAnswer: 4" }
+    ]));
+    let (_, ending) = run(&s, spec(&s, &["add"])).await;
+    assert_eq!(ending, Ending::Finished("4".into()));
+}
+
+#[tokio::test]
 async fn invalid_json_arguments_become_an_observation() {
     let s = setup(recovering_from(json!({ "name": "add", "arguments": "{a: 2, b: 3" })));
     let (agent, ending) = run(&s, spec(&s, &["add"])).await;

@@ -10,6 +10,7 @@
 
 use crate::config::{self, Config};
 use crate::render::plural;
+use crate::validate::{self, Origin, Origins, Setting};
 use crate::{kernel_builder, model_uri, models, parse_role};
 use agentos_gym::{Benchmark, BenchmarkSpec, Progress};
 use anyhow::{bail, Context, Result};
@@ -51,7 +52,7 @@ pub struct GymArgs {
     #[arg(long = "role", value_name = "ROLE=URI", value_parser = parse_role)]
     roles: Vec<(String, String)>,
     /// How many tasks: the first N in data order, or a sample of N with --seed.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = validate::at_least_one::<usize>)]
     limit: usize,
     /// Every task of the environment instead of --limit.
     #[arg(long, conflicts_with = "limit")]
@@ -60,13 +61,13 @@ pub struct GymArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Episodes run at the same time (their model calls share the kernel's scheduler).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = validate::at_least_one::<usize>)]
     concurrency: usize,
     /// Most reasoning steps of each episode (default: config.toml's `max_steps`, else 10).
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u32>)]
     max_steps: Option<u32>,
-    /// Sampling temperature: 0 decides greedily (self-consistency samples at 0.7 then).
-    #[arg(long, default_value_t = 0.0)]
+    /// Sampling temperature, from 0 to 2: 0 decides greedily (self-consistency samples at 0.7 then).
+    #[arg(long, default_value_t = 0.0, value_parser = validate::temperature)]
     temperature: f32,
     /// The benchmark's id (default: the environment and a hash of the settings, so the same
     /// command resumes the same benchmark).
@@ -84,7 +85,7 @@ pub struct GymArgs {
 /// Runs (or resumes) the benchmark, prints its table and writes its files. Exits 0 when every
 /// episode has ended, 3 when it was interrupted or some runs were suspended (the same command
 /// resumes it).
-pub async fn gym(config: &Config, db: &Path, args: GymArgs) -> Result<i32> {
+pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -> Result<i32> {
     let data = match args.data {
         Some(dir) if !dir.is_dir() => {
             bail!("--data {}: no such folder; give the folder that holds game24/, crosswords/ and gsm8k/", dir.display())
@@ -96,8 +97,17 @@ pub async fn gym(config: &Config, db: &Path, args: GymArgs) -> Result<i32> {
     if strategies.is_empty() {
         bail!("--strategies is empty; name at least one, for example --strategies cot,react");
     }
-    let env = agentos_gym::environment(&args.env, &data)?;
-    let model = model_uri(config, args.model)?;
+    let env = agentos_gym::environment(&args.env, &data).map_err(|e| Origin::Flag("--env".into()).error(e))?;
+    // Every argument is checked before a model is downloaded or loaded, or an episode runs.
+    let chosen = validate::strategies(&strategies, &Origin::Flag("--strategies".into()))?;
+    validate::roles(&chosen, &args.roles)?;
+    let id = args.id.as_deref().map(checked_id).transpose()?;
+    let out = match args.out {
+        Some(dir) => Setting { value: dir, origin: Origin::Flag("--out".into()) },
+        None => Setting::default(config::home().join("bench")),
+    };
+    validate::writable_folder(&out)?;
+    let model = model_uri(config, origins, args.model)?;
     for (_, uri) in &args.roles {
         models::ensure_installed(uri)?;
     }
@@ -107,7 +117,7 @@ pub async fn gym(config: &Config, db: &Path, args: GymArgs) -> Result<i32> {
     }
 
     let mut bench = Benchmark::from_names(kernel.clone(), env, &strategies, &model)?
-        .max_steps(args.max_steps.or(config.max_steps).unwrap_or(10))
+        .max_steps(args.max_steps.or(config.max_steps).unwrap_or(validate::DEFAULT_MAX_STEPS))
         .temperature(args.temperature)
         .concurrency(args.concurrency);
     if !args.all {
@@ -119,10 +129,7 @@ pub async fn gym(config: &Config, db: &Path, args: GymArgs) -> Result<i32> {
     for (role, uri) in args.roles {
         bench = bench.role(role, uri);
     }
-    let id = match args.id {
-        Some(id) => checked_id(&id)?,
-        None => default_id(bench.spec()),
-    };
+    let id = id.unwrap_or_else(|| default_id(bench.spec()));
 
     // What was done before, for the resume line and the success count of the bar.
     let storage = kernel.storage();
@@ -194,9 +201,7 @@ pub async fn gym(config: &Config, db: &Path, args: GymArgs) -> Result<i32> {
 
     let summary = outcome.summary();
     print!("{}", summary.to_markdown());
-    let out = args.out.unwrap_or_else(|| config::home().join("bench"));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create the results folder {}; pick another with --out", out.display()))?;
+    let out = out.value;
     let files = [("md", summary.to_markdown()), ("csv", summary.to_csv()), ("json", summary.to_json()), ("svg", summary.to_svg()?)];
     let mut written = Vec::new();
     for (extension, text) in files {

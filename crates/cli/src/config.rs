@@ -1,6 +1,8 @@
 //! Settings: `~/.agentos/config.toml` (or `$AGENTOS_HOME/config.toml`), overridden by environment
 //! variables, overridden by flags.
 
+use crate::validate::Origin;
+use agentos_kernel::Policy;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -33,44 +35,54 @@ pub struct Config {
 pub use agentos_models::home;
 
 impl Config {
-    /// Reads the settings file if there is one.
+    /// Reads the settings file if there is one, and checks the values whose meaning does not
+    /// depend on the command (counts, the policy); an error names the key.
     pub fn load() -> Result<Config> {
         let path = home().join("config.toml");
-        match std::fs::read_to_string(&path) {
+        let config: Config = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                toml::from_str(&text).with_context(|| format!("{} is not a valid agentos config; fix or remove it", path.display()))
+                toml::from_str(&text).with_context(|| format!("{} is not a valid agentos config; fix or remove it", path.display()))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        for (key, value) in [("max_steps", config.max_steps.map(|n| n as usize)), ("max_concurrent", config.max_concurrent)] {
+            if value == Some(0) {
+                return Err(Origin::Config(key).error("must be at least 1"));
+            }
         }
+        config.policy()?;
+        config.sandbox_limits()?;
+        Ok(config)
     }
 
     /// The code sandbox's limits: the defaults, with the disk quota of `sandbox_disk_mib` and
     /// `sandbox_files` when set.
     pub fn sandbox_limits(&self) -> Result<agentos_sandbox::Limits> {
         let mut limits = agentos_sandbox::Limits::default();
-        let path = home().join("config.toml");
         if let Some(mib) = self.sandbox_disk_mib {
-            limits.disk_bytes = mib.checked_mul(1 << 20).filter(|&bytes| bytes > 0).with_context(|| {
-                format!(
-                    "sandbox_disk_mib = {mib} in {} is not a disk quota; give a number of MiB from 1 to {}",
-                    path.display(),
-                    u64::MAX >> 20
-                )
+            limits.disk_bytes = mib.checked_mul(1 << 20).filter(|&bytes| bytes > 0).ok_or_else(|| {
+                Origin::Config("sandbox_disk_mib").error(format!("{mib} is not a disk quota; give a number of MiB from 1 to {}", u64::MAX >> 20))
             })?;
         }
         if let Some(files) = self.sandbox_files {
             if files == 0 {
-                anyhow::bail!("sandbox_files = 0 in {} leaves the code no file to write; give at least 1", path.display());
+                return Err(Origin::Config("sandbox_files").error("0 leaves the code no file to write; give at least 1"));
             }
             limits.disk_files = files;
         }
         Ok(limits)
     }
 
-    /// The database file: the flag, else the config, else `<home>/agentos.db`.
-    pub fn db(&self, flag: Option<PathBuf>) -> PathBuf {
-        flag.or_else(|| self.db.clone()).unwrap_or_else(|| home().join("agentos.db"))
+    /// The scheduling policy (`policy`), the kernel's default if unset.
+    pub fn policy(&self) -> Result<Policy> {
+        let policy = self.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(|e| Origin::Config("policy").error(e))?;
+        Ok(policy.unwrap_or_default())
+    }
+
+    /// The database file, `<home>/agentos.db`, when neither `--db`, `AGENTOS_DB` nor `db` names one.
+    pub fn default_db() -> PathBuf {
+        home().join("agentos.db")
     }
 }
 
@@ -86,9 +98,9 @@ mod tests {
         let defaults = Config::default().sandbox_limits().unwrap();
         assert_eq!(defaults, agentos_sandbox::Limits::default());
         for (text, key) in [
-            ("sandbox_disk_mib = 0", "sandbox_disk_mib = 0"),
-            ("sandbox_disk_mib = 9223372036854775807", "sandbox_disk_mib"),
-            ("sandbox_files = 0", "sandbox_files = 0"),
+            ("sandbox_disk_mib = 0", "key `sandbox_disk_mib`: 0 is not"),
+            ("sandbox_disk_mib = 9223372036854775807", "key `sandbox_disk_mib`"),
+            ("sandbox_files = 0", "key `sandbox_files`: 0 leaves"),
         ] {
             let err = toml::from_str::<Config>(text).unwrap().sandbox_limits().unwrap_err().to_string();
             assert!(err.contains(key) && err.contains("config.toml") && err.contains("give"), "{err}");

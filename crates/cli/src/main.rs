@@ -15,17 +15,19 @@ mod operator;
 mod render;
 mod runs;
 mod task;
+mod validate;
 
 use agentos_agents::{drive, strategy};
 use agentos_kernel::{
-    ActionMode, Approval, Budget, Capabilities, Ending, Interruption, Kernel, KernelBuilder, KernelConfig, Limits, Policy, RunSpec, Storage,
+    ActionMode, Approval, Budget, Capabilities, Ending, Interruption, Kernel, KernelBuilder, KernelConfig, Limits, RunSpec, Storage,
 };
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use config::Config;
 use render::Printer;
 use std::path::PathBuf;
 use std::sync::Arc;
+use validate::{Origins, Setting};
 
 /// mimalloc: a thousand agents allocate and free small buffers across threads all the time, which
 /// glibc's allocator serves poorly (see `agentos bench kernel`).
@@ -181,7 +183,7 @@ struct RunArgs {
     #[arg(long, env = "AGENTOS_TOOLS", value_delimiter = ',')]
     tools: Option<Vec<String>>,
     /// Most model turns before the agent gives up (default 10).
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u32>)]
     max_steps: Option<u32>,
     /// The folder the file tools may use (default: the current folder).
     #[arg(long)]
@@ -199,13 +201,14 @@ struct RunArgs {
     #[arg(long)]
     unsafe_sandbox: bool,
     /// Most model calls the run may make.
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_calls: Option<u64>,
     /// Most tokens (in and out) the run may use.
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_tokens: Option<u64>,
-    /// Sampling temperature of the model calls: 0 decides greedily (reproducible), higher varies.
-    #[arg(long, default_value_t = 0.0)]
+    /// Sampling temperature of the model calls, from 0 to 2: 0 decides greedily (reproducible),
+    /// higher varies.
+    #[arg(long, default_value_t = 0.0, value_parser = validate::temperature)]
     temperature: f32,
     /// Print each event as a JSON line instead of text.
     #[arg(long)]
@@ -216,13 +219,13 @@ struct RunArgs {
 #[derive(Args)]
 struct LimitArgs {
     /// Most model turns before the agent gives up, from the start of the run.
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u32>)]
     max_steps: Option<u32>,
     /// Most model calls the run may make, in all.
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_calls: Option<u64>,
     /// Most tokens (in and out) the run may use, in all.
-    #[arg(long)]
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_tokens: Option<u64>,
 }
 
@@ -232,16 +235,17 @@ impl From<LimitArgs> for Limits {
     }
 }
 
-const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "read_file"];
-
 fn main() {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`agentos runs list | head`) instead of panicking on a failed print.
     // SAFETY: called first, before any other thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    let matches = command.get_matches_mut();
+    let origins = Origins::new(&command, &matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
-    match runtime.block_on(dispatch(cli)) {
+    match runtime.block_on(dispatch(cli, origins)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -250,18 +254,23 @@ fn main() {
     }
 }
 
-async fn dispatch(cli: Cli) -> Result<i32> {
+async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
     let config = Config::load()?;
-    let db = config.db(cli.db);
+    let db = origins.pick("db", cli.db, config.db.clone()).unwrap_or_else(|| Setting::default(Config::default_db()));
+    // Commands that only read the database must not create one.
+    if matches!(cli.command, Command::Runs(_) | Command::Actions(_) | Command::Export(_)) {
+        validate::existing_db(&db)?;
+    }
+    let db = db.value;
     match cli.command {
-        Command::Run(args) => run(&config, &db, args).await,
+        Command::Run(args) => run(&config, &db, &origins, args).await,
         Command::Resume { run, limits, json, unsafe_sandbox } => resume(&config, &db, &run, limits.into(), json, unsafe_sandbox).await,
         Command::Runs(command) => runs::run(&db, command),
         Command::Models { command } => models::run(&config, command),
-        Command::Serve { model, addr } => serve(&config, model, &addr).await,
+        Command::Serve { model, addr } => serve(&config, &origins, model, &addr).await,
         Command::Bench(BenchCommand::Kernel(args)) => bench::kernel(args).await,
         Command::Bench(BenchCommand::Local(args)) => tokio::task::spawn_blocking(move || bench_local::local(args)).await?,
-        Command::Bench(BenchCommand::Gym(args)) => bench_gym::gym(&config, &db, args).await,
+        Command::Bench(BenchCommand::Gym(args)) => bench_gym::gym(&config, &db, &origins, args).await,
         Command::Bench(BenchCommand::Sandbox(args)) => bench_sandbox::sandbox(args).await,
         Command::Actions(command) => actions::run(&db, command).await,
         Command::Export(args) => export::export(&db, args),
@@ -282,9 +291,8 @@ pub(crate) fn parse_role(text: &str) -> Result<(String, String), String> {
 /// as operator, and the built-in tools; nobody hears its events yet.
 pub(crate) fn kernel_builder(config: &Config, db: &std::path::Path) -> Result<KernelBuilder> {
     let storage = Storage::open(db)?;
-    let policy = config.policy.as_deref().map(str::parse::<Policy>).transpose().map_err(anyhow::Error::msg)?.unwrap_or_default();
     let kernel_config = KernelConfig {
-        policy,
+        policy: config.policy()?,
         max_concurrent_per_model: config.max_concurrent.unwrap_or(16),
         sandbox_limits: config.sandbox_limits()?,
         ..Default::default()
@@ -304,16 +312,16 @@ fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>, allow_un
 
 /// The model to use: the flag (or environment), else the config file, else the embedded default
 /// (the local model, pulled on first use).
-pub(crate) fn model_uri(config: &Config, flag: Option<String>) -> Result<String> {
-    let uri = flag.or_else(|| config.model.clone()).unwrap_or_else(|| format!("local:{}", agentos_models::DEFAULT_MODEL));
+pub(crate) fn model_uri(config: &Config, origins: &Origins, flag: Option<String>) -> Result<String> {
+    let uri = validate::model(config, origins, flag)?.value;
     // Stored with the run: a file it names must be found again by a resume from another folder.
     let uri = agentos_llm::absolute_uri(&uri);
     models::ensure_installed(&uri)?;
     Ok(uri)
 }
 
-async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32> {
-    let uri = model_uri(config, model)?;
+async fn serve(config: &Config, origins: &Origins, model: Option<String>, addr: &str) -> Result<i32> {
+    let uri = model_uri(config, origins, model)?;
     let model = models::load(&uri, || agentos_llm::from_uri(&uri))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}; pick another --addr"))?;
     eprintln!("serving {uri} at http://{}/v1 (Ctrl-C stops after the requests in flight)", listener.local_addr()?);
@@ -321,28 +329,19 @@ async fn serve(config: &Config, model: Option<String>, addr: &str) -> Result<i32
     Ok(0)
 }
 
-async fn run(config: &Config, db: &std::path::Path, args: RunArgs) -> Result<i32> {
-    let task = task::read(args.task, args.task_file.as_deref())?;
-    let model = model_uri(config, args.model)?;
-    let strategy_name = args.strategy.or_else(|| config.strategy.clone()).unwrap_or_else(|| "react".into());
-    agentos_agents::check_actions(strategy(&strategy_name)?.as_ref(), args.actions)?;
-    if args.actions == ActionMode::Code {
-        bench_sandbox::check(args.unsafe_sandbox)?;
-    }
-    let tools = args.tools.or_else(|| config.tools.clone()).unwrap_or_else(|| DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect());
-    let workdir = match args.workdir {
-        Some(dir) => dir,
-        None => std::env::current_dir().context("cannot read the current folder")?,
-    };
-    let workdir = workdir.canonicalize().with_context(|| format!("--workdir {}: no such folder", workdir.display()))?;
+async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: RunArgs) -> Result<i32> {
+    // The task, then every other argument, all checked before a model is downloaded or loaded.
+    let task = task::read(args.task.clone(), args.task_file.as_deref())?;
+    let plan = validate::run(config, origins, &args, &task)?;
+    let model = model_uri(config, origins, args.model)?;
     let spec = RunSpec {
         task,
-        strategy: strategy_name,
+        strategy: plan.strategy,
         model,
-        max_steps: args.max_steps.or(config.max_steps).unwrap_or(10),
+        max_steps: plan.max_steps,
         capabilities: Capabilities {
-            tools: tools.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
-            paths: vec![workdir],
+            tools: plan.tools.into_iter().collect(),
+            paths: vec![plan.workdir],
             network: false,
             approval: if args.approve { Approval::Risky } else { Approval::Never },
             code: args.actions == ActionMode::Code,

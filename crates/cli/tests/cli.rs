@@ -103,8 +103,8 @@ async fn bad_input_gets_a_clear_error() {
         (&["run", "hi", "--model", "local:no-such-model"], "agentos models pull no-such-model"),
         (&["run", "hi", "--model", "nope:x"], "unknown scheme `nope`"),
         (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--strategy", "guess"], "unknown strategy `guess`"),
-        (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--tools", "teleport"], "unknown tools [\"teleport\"]"),
-        (&["runs", "show", "nope"], "no run `nope`"),
+        (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--tools", "teleport"], "unknown tool `teleport`"),
+        (&["runs", "show", "nope"], "nothing is recorded yet"),
         (&["resume", "nope"], "no run `nope`"),
     ];
     for (args, expected) in cases {

@@ -180,7 +180,7 @@ fn bad_settings_are_refused_naming_the_input() {
         assert!(!out.status.success() && text.contains(want), "{args:?}: {text}");
     }
     let (out, text) = run(home.path(), &["export", "--benchmark", "nope", "--format", "sharegpt"]);
-    assert!(!out.status.success() && text.contains("there are none yet; run one with `agentos bench gym`"), "{text}");
+    assert!(!out.status.success() && text.contains("nothing is recorded yet") && text.contains("`agentos bench gym` creates it"), "{text}");
 }
 
 #[test]

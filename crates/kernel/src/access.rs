@@ -109,11 +109,12 @@ fn resolve(path: &Path) -> PathBuf {
 pub trait Operator: Send + Sync {
     /// Asks a question; `None` when nobody can answer.
     async fn ask(&self, question: &str) -> Option<String>;
-    /// Asks whether a risky call may run.
-    async fn approve(&self, call: &ToolCall) -> bool;
+    /// Asks whether a risky call may run: `Some(true)` allowed, `Some(false)` refused, `None`
+    /// when nobody is attached to answer.
+    async fn approve(&self, call: &ToolCall) -> Option<bool>;
 }
 
-/// No person attached (non-interactive runs, tests): questions get no answer, approvals are refused.
+/// No person attached (non-interactive runs, tests): questions and approvals get no answer.
 pub struct Nobody;
 
 #[async_trait]
@@ -121,8 +122,8 @@ impl Operator for Nobody {
     async fn ask(&self, _question: &str) -> Option<String> {
         None
     }
-    async fn approve(&self, _call: &ToolCall) -> bool {
-        false
+    async fn approve(&self, _call: &ToolCall) -> Option<bool> {
+        None
     }
 }
 

@@ -145,11 +145,22 @@ impl ToolRegistry {
         if let Err(problem) = self.validate(entry, &call.arguments) {
             return ToolResult::error(call, problem);
         }
-        if entry.tool.risky() && context.capabilities.approval == crate::access::Approval::Risky && !context.operator.approve(call).await {
-            let reason =
-                format!("the person refused to let `{}` run with these arguments; try another way or ask them with ask_user", call.name);
-            on_denied(&reason);
-            return ToolResult::error(call, reason);
+        if entry.tool.risky() && context.capabilities.approval == crate::access::Approval::Risky {
+            let refusal = match context.operator.approve(call).await {
+                Some(true) => None,
+                Some(false) => Some(format!(
+                    "the person refused to let `{}` run with these arguments; try another way or ask them with ask_user",
+                    call.name
+                )),
+                None => Some(format!(
+                    "no person is attached to this run to approve `{}`, so it did not run; go on without it, and say what you could not do",
+                    call.name
+                )),
+            };
+            if let Some(reason) = refusal {
+                on_denied(&reason);
+                return ToolResult::error(call, reason);
+            }
         }
         let limit = entry.tool.timeout().unwrap_or(self.default_timeout);
         match tokio::time::timeout(limit, entry.tool.call(call.arguments.clone(), context)).await {

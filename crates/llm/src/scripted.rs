@@ -46,13 +46,6 @@ pub struct Scripted {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ScriptFile {
-    List(Vec<ScriptedResponse>),
-    Full(Script),
-}
-
-#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Script {
     #[serde(default = "yes")]
@@ -114,18 +107,48 @@ impl Scripted {
         })
     }
 
-    /// Parses a script from JSON text; `path` names it in errors.
+    /// Parses a script from JSON text; `path` names it in errors, which also name the field that
+    /// is wrong (`responses[2].tool_calls[0]: missing field `name``).
     pub fn from_json(path: &str, text: &str) -> Result<Self, LlmError> {
-        let file: ScriptFile = serde_json::from_str(text).map_err(|e| LlmError::Script {
-            path: path.to_string(),
-            reason: format!("not a valid script ({e}); expected a JSON array of responses or {{\"responses\": [...]}}"),
-        })?;
-        let script = match file {
-            ScriptFile::List(responses) => Script { native_tools: true, responses },
-            ScriptFile::Full(s) => s,
+        let invalid = |reason: String| LlmError::Script { path: path.to_string(), reason };
+        // The first character decides the form, so that an error is about the form the file has.
+        let script = match text.trim_start().chars().next() {
+            Some('[') => Script { native_tools: true, responses: parse(text, "responses").map_err(invalid)? },
+            Some('{') => parse(text, "").map_err(invalid)?,
+            _ => return Err(invalid("not a valid script: expected a JSON array of responses or {\"responses\": [...]}".into())),
         };
         Ok(Scripted { uri: format!("scripted:{path}"), path: path.to_string(), script })
     }
+}
+
+/// `text` as a `T`; the error names the field that is wrong, as a path under `root` (the object
+/// holding an unknown field, since the message names the field).
+fn parse<T: serde::de::DeserializeOwned>(text: &str, root: &str) -> Result<T, String> {
+    use serde_path_to_error::Segment;
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
+        let message = e.inner().to_string();
+        let mut segments: Vec<&Segment> = e.path().iter().collect();
+        if message.starts_with("unknown field") {
+            segments.pop();
+        }
+        let mut at = root.to_string();
+        for segment in segments {
+            match segment {
+                Segment::Seq { index } => at.push_str(&format!("[{index}]")),
+                Segment::Map { key } | Segment::Enum { variant: key } => {
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(key);
+                }
+                Segment::Unknown => {}
+            }
+        }
+        if at.is_empty() {
+            at = "the script".into();
+        }
+        format!("{at}: {message}")
+    })
 }
 
 fn words(text: &str) -> u64 {
@@ -227,8 +250,20 @@ mod tests {
     }
 
     #[test]
-    fn rejects_a_malformed_script_naming_the_file() {
-        let err = Scripted::from_json("bad.json", r#"{"respones": []}"#).unwrap_err().to_string();
-        assert!(err.contains("bad.json") && err.contains("not a valid script"), "{err}");
+    fn rejects_a_malformed_script_naming_the_file_and_the_field() {
+        let err = |text: &str| Scripted::from_json("bad.json", text).unwrap_err().to_string();
+        let cases = [
+            (r#"{"respones": []}"#, "the script: unknown field `respones`, expected `native_tools` or `responses`"),
+            (r#"{"native_tools": true}"#, "the script: missing field `responses`"),
+            (r#"[{"content": "a"}, {"contnet": "b"}]"#, "responses[1]: unknown field `contnet`, expected one of `content`"),
+            (r#"{"responses": [{}, {}, {"tool_calls": [{"arguments": {}}]}]}"#, "responses[2].tool_calls[0]: missing field `name`"),
+            (r#"[{"delay_ms": "soon"}]"#, "responses[0].delay_ms: invalid type: string \"soon\", expected u64"),
+            ("calls: 3", "not a valid script: expected a JSON array"),
+        ];
+        for (text, expected) in cases {
+            let message = err(text);
+            assert!(message.contains("bad.json") && message.contains(expected), "{text}: {message}");
+            assert!(!message.contains("untagged"), "{message}");
+        }
     }
 }

@@ -19,7 +19,7 @@ mod pull;
 
 pub use catalogue::{known, KnownModel, Packages, CATALOGUE, DEFAULT_MODEL, TEST_MODEL};
 pub use error::Error;
-pub use pull::{ensure, ensure_model, pull, test_model, Progress, PullOptions};
+pub use pull::{abandon, ensure, ensure_model, pull, test_model, tidy, Progress, PullOptions};
 
 use std::path::{Path, PathBuf};
 

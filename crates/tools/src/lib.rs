@@ -89,8 +89,8 @@ pub(crate) mod testing {
             self.1.lock().unwrap().push(question.to_string());
             Some(self.0.clone())
         }
-        async fn approve(&self, _call: &ToolCall) -> bool {
-            true
+        async fn approve(&self, _call: &ToolCall) -> Option<bool> {
+            Some(true)
         }
     }
 }

@@ -87,7 +87,8 @@ async fn refusals_are_reported() {
     // write_file is risky: under `approve`, a run with nobody attached may not write.
     let ctx = context(dir.path(), Approval::Risky);
     let (result, denied) = execute(&registry, &ctx, "write_file", json!({"path": "x.txt", "content": "x"})).await;
-    assert!(result.is_error && result.content.contains("refused"), "{}", result.content);
+    assert!(result.is_error && result.content.contains("no person is attached to this run to approve `write_file`"), "{}", result.content);
+    assert!(!result.content.contains("refused"), "nobody refused: {}", result.content);
     assert_eq!(denied.len(), 1);
     assert!(!dir.path().join("x.txt").exists());
     // Tools that are not risky still run under `approve`.

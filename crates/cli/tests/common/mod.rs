@@ -8,11 +8,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-/// The `agentos` binary with `args`, its home (and working folder) `home`, and no model or
-/// database chosen by the environment of the person running the tests.
+/// The `agentos` binary with `args`, its home (and working folder) `home`, and no setting chosen
+/// by the environment of the person running the tests.
 pub fn agentos(home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentos"));
-    cmd.args(args).env("AGENTOS_HOME", home).env_remove("AGENTOS_MODEL").env_remove("AGENTOS_DB").current_dir(home);
+    cmd.args(args).env("AGENTOS_HOME", home).current_dir(home);
+    for variable in ["AGENTOS_MODEL", "AGENTOS_DB", "AGENTOS_STRATEGY", "AGENTOS_TOOLS", "AGENTOS_PYTHON"] {
+        cmd.env_remove(variable);
+    }
     cmd
 }
 

@@ -1,0 +1,309 @@
+//! Every input checked before work starts: where each setting came from ([`Origin`]: a flag, an
+//! environment variable, a config.toml key or the default), so that an error names what to fix,
+//! and the checks of `run`, `bench gym` and the commands that only read the database. Nothing here
+//! downloads or loads a model, and nothing writes but the probe of a results folder.
+
+use crate::config::{self, Config};
+use crate::RunArgs;
+use agentos_agents::{check_actions, check_role, strategy, Strategy};
+use agentos_kernel::ActionMode;
+use anyhow::{anyhow, bail, Result};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A flag on the command line, as `--strategy`.
+    Flag(String),
+    /// An environment variable a flag reads, as `AGENTOS_STRATEGY`.
+    Env(String),
+    /// A key of config.toml.
+    Config(&'static str),
+    /// Nobody set it.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "{flag}"),
+            Origin::Env(variable) => write!(f, "{variable}"),
+            Origin::Config(key) => write!(f, "{} key `{key}`", config::home().join("config.toml").display()),
+            Origin::Default => write!(f, "the default"),
+        }
+    }
+}
+
+impl Origin {
+    /// An error about a value from here: `reason` (which names the value), after this origin.
+    pub fn error(&self, reason: impl fmt::Display) -> anyhow::Error {
+        match self {
+            Origin::Default => anyhow!("{reason}"),
+            origin => anyhow!("{origin}: {reason}"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Clone, Debug)]
+pub struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl<T> Setting<T> {
+    /// A value nobody set.
+    pub fn default(value: T) -> Self {
+        Setting { value, origin: Origin::Default }
+    }
+
+    /// An error about this value: `reason` (which names the value), after where it came from.
+    pub fn error(&self, reason: impl fmt::Display) -> anyhow::Error {
+        self.origin.error(reason)
+    }
+}
+
+/// Where each argument of the command line came from: its flag or its environment variable.
+#[derive(Debug, Default)]
+pub struct Origins(HashMap<String, Origin>);
+
+impl Origins {
+    /// Reads the origins of `matches`, parsed by `command`, down through its subcommands.
+    pub fn new(command: &clap::Command, matches: &ArgMatches) -> Origins {
+        let mut origins = HashMap::new();
+        let (mut command, mut matches) = (command, matches);
+        loop {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                let origin = match matches.try_contains_id(id).ok().and_then(|_| matches.value_source(id)) {
+                    Some(ValueSource::EnvVariable) => arg.get_env().map(|v| Origin::Env(v.to_string_lossy().into_owned())),
+                    Some(ValueSource::CommandLine) => arg.get_long().map(|long| Origin::Flag(format!("--{long}"))),
+                    _ => None,
+                };
+                if let Some(origin) = origin {
+                    origins.insert(id.to_string(), origin);
+                }
+            }
+            let Some((name, sub_matches)) = matches.subcommand() else { break };
+            let Some(sub_command) = command.find_subcommand(name) else { break };
+            (command, matches) = (sub_command, sub_matches);
+        }
+        Origins(origins)
+    }
+
+    /// The setting `key`: the command line's value (`given`, from the flag or its environment
+    /// variable) if there is one, else config.toml's, else none. The argument's id and the key
+    /// have the same name.
+    pub fn pick<T>(&self, key: &'static str, given: Option<T>, configured: Option<T>) -> Option<Setting<T>> {
+        match given {
+            Some(value) => {
+                let origin = self.0.get(key).cloned().unwrap_or_else(|| Origin::Flag(format!("--{}", key.replace('_', "-"))));
+                Some(Setting { value, origin })
+            }
+            None => configured.map(|value| Setting { value, origin: Origin::Config(key) }),
+        }
+    }
+}
+
+/// A clap value parser for counts that must be at least 1 (`--max-steps`, `--limit`, ...).
+pub fn at_least_one<T: FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
+    let n: T = text.trim().parse().map_err(|_| format!("`{text}` is not a whole number; give one of at least 1"))?;
+    if n < T::from(1) {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
+}
+
+/// The highest sampling temperature providers accept.
+const MAX_TEMPERATURE: f32 = 2.0;
+
+/// A clap value parser for `--temperature`: a number from 0 to 2.
+pub fn temperature(text: &str) -> Result<f32, String> {
+    let t: f32 = text.trim().parse().map_err(|_| format!("`{text}` is not a number; give one from 0 to {MAX_TEMPERATURE}"))?;
+    if !(0.0..=MAX_TEMPERATURE).contains(&t) {
+        return Err(format!("must be from 0 to {MAX_TEMPERATURE} (0 decides greedily, higher varies more)"));
+    }
+    Ok(t)
+}
+
+/// The checked settings of `agentos run`, all but the model (see [`model`]).
+pub struct RunPlan {
+    /// The strategy's name.
+    pub strategy: String,
+    /// The tools granted.
+    pub tools: Vec<String>,
+    /// The folder the file tools may use, absolute.
+    pub workdir: PathBuf,
+    /// The step limit.
+    pub max_steps: u32,
+}
+
+/// The tools `agentos run` grants when neither `--tools` nor config.toml names any.
+const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "read_file"];
+
+/// Checks every argument of `agentos run`, before any model is downloaded or loaded.
+/// `task` is the task as read ([`crate::task::read`]).
+pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Result<RunPlan> {
+    self::task(task)?;
+    let name = origins.pick("strategy", args.strategy.clone(), config.strategy.clone()).unwrap_or_else(|| Setting::default("react".into()));
+    let chosen = strategies(std::slice::from_ref(&name.value), &name.origin)?;
+    check_actions(chosen[0].as_ref(), args.actions)?;
+    if args.unsafe_sandbox && args.actions != ActionMode::Code {
+        bail!("--unsafe-sandbox applies to code actions only; add --actions code, or drop --unsafe-sandbox");
+    }
+    if args.actions == ActionMode::Code {
+        crate::bench_sandbox::check(args.unsafe_sandbox)?;
+    }
+    roles(&chosen, &args.roles)?;
+    model(config, origins, args.model.clone())?;
+    let tools = origins
+        .pick("tools", args.tools.clone(), config.tools.clone())
+        .unwrap_or_else(|| Setting::default(DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect()));
+    let known: Vec<String> = agentos_tools::builtin().iter().map(|t| t.spec().name).collect();
+    let granted: Vec<String> = tools.value.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    if let Some(unknown) = granted.iter().find(|t| !known.contains(t)) {
+        return Err(tools.error(format!("unknown tool `{unknown}`; the tools are: {}", known.join(", "))));
+    }
+    let max_steps = args.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
+    Ok(RunPlan { strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps })
+}
+
+/// The step limit when neither `--max-steps` nor config.toml sets one.
+pub const DEFAULT_MAX_STEPS: u32 = 10;
+
+/// A task must say something.
+pub fn task(task: &str) -> Result<()> {
+    if task.trim().is_empty() {
+        bail!("the task is empty; say what the agent should do, as in `agentos run \"What is 17% of 2,340?\"`");
+    }
+    Ok(())
+}
+
+/// The strategies `names` name, each checked; an error names the value and where it came from.
+pub fn strategies(names: &[String], origin: &Origin) -> Result<Vec<Box<dyn Strategy>>> {
+    names.iter().map(|name| strategy(name).map_err(|e| origin.error(e))).collect()
+}
+
+/// Checks each `--role ROLE=URI`: some strategy of `chosen` uses the role, and the URI is one
+/// agentos can build.
+pub fn roles(chosen: &[Box<dyn Strategy>], roles: &[(String, String)]) -> Result<()> {
+    let chosen: Vec<&dyn Strategy> = chosen.iter().map(|s| s.as_ref()).collect();
+    for (role, uri) in roles {
+        let flag = Origin::Flag(format!("--role {role}={uri}"));
+        check_role(&chosen, role).map_err(|e| flag.error(e))?;
+        check_uri(uri).map_err(|e| flag.error(e))?;
+    }
+    Ok(())
+}
+
+/// The model URI to use, checked but not downloaded or loaded: the flag (or `AGENTOS_MODEL`),
+/// else config.toml's `model`, else the built-in local model.
+pub fn model(config: &Config, origins: &Origins, given: Option<String>) -> Result<Setting<String>> {
+    let uri = origins.pick("model", given, config.model.clone()).unwrap_or_else(|| Setting::default(default_model()));
+    check_uri(&uri.value).map_err(|e| uri.error(e))?;
+    Ok(uri)
+}
+
+/// The model URI used when nobody sets one: the catalogue's default local model.
+pub fn default_model() -> String {
+    format!("local:{}", agentos_models::DEFAULT_MODEL)
+}
+
+/// Whether agentos can build the model `uri` names, without downloading or loading it: a local
+/// model of the catalogue (pulled on first use) or an existing GGUF file, or any other URI
+/// [`agentos_llm::from_uri`] accepts (which loads nothing for them; a script is read and checked).
+fn check_uri(uri: &str) -> Result<()> {
+    match uri.strip_prefix("local:") {
+        Some(name) if agentos_models::known(name).is_ok() => Ok(()),
+        Some(spec) => {
+            let path = agentos_llm::Local::resolve(spec)?;
+            if !path.is_file() {
+                bail!("no model file {}; give the path of a GGUF file, or a model `agentos models` lists", path.display());
+            }
+            Ok(())
+        }
+        None => agentos_llm::from_uri(uri).map(drop).map_err(Into::into),
+    }
+}
+
+/// The folder the file tools may use, absolute: `--workdir`, which must be a folder, else the
+/// current folder.
+fn workdir(given: Option<&Path>) -> Result<PathBuf> {
+    let Some(dir) = given else { return std::env::current_dir().map_err(|e| anyhow!("cannot read the current folder: {e}")) };
+    let fix = "give the folder the file tools may use (default: the current folder)";
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => dir.canonicalize().map_err(|e| anyhow!("--workdir {}: {e}; {fix}", dir.display())),
+        Ok(_) => bail!("--workdir {} is a file, not a folder; {fix}", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--workdir {}: no such folder; {fix}", dir.display()),
+        Err(e) => bail!("--workdir {}: {e}; {fix}", dir.display()),
+    }
+}
+
+/// Makes sure result files can be written into the folder `dir`, creating it if needed, by
+/// writing and removing a probe file: before a benchmark runs, not after.
+pub fn writable_folder(dir: &Setting<PathBuf>) -> Result<()> {
+    let path = &dir.value;
+    let fix = "pick a folder you can write to with --out";
+    std::fs::create_dir_all(path).map_err(|e| dir.error(format!("cannot create the results folder {}: {e}; {fix}", path.display())))?;
+    tempfile::NamedTempFile::new_in(path)
+        .map(drop)
+        .map_err(|e| dir.error(format!("cannot write into the results folder {}: {e}; {fix}", path.display())))
+}
+
+/// The database of a command that only reads it: it must exist, so that reading never creates
+/// one (nor its folder).
+pub fn existing_db(db: &Setting<PathBuf>) -> Result<()> {
+    let path = &db.value;
+    if path.is_file() {
+        return Ok(());
+    }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Err(match (&db.origin, folder.is_dir()) {
+        (Origin::Default, _) => db.error(format!(
+            "nothing is recorded yet: there is no database at {}; the first `agentos run` or `agentos bench gym` creates it (or point --db at another)",
+            path.display()
+        )),
+        (_, false) => db.error(format!(
+            "no database at {}: the folder {} does not exist; give the path of an existing database file",
+            path.display(),
+            folder.display()
+        )),
+        (_, true) => db.error(format!("no database at {}; give the path of an existing database file", path.display())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_temperatures_are_bounded() {
+        assert_eq!(at_least_one::<u32>("3"), Ok(3));
+        assert_eq!(at_least_one::<usize>("0"), Err("must be at least 1".to_string()));
+        assert!(at_least_one::<u64>("x").unwrap_err().contains("`x` is not a whole number"));
+        assert_eq!(temperature("0.7"), Ok(0.7));
+        assert_eq!(temperature("2"), Ok(2.0));
+        for bad in ["-0.1", "2.5", "NaN", "inf"] {
+            assert!(temperature(bad).unwrap_err().contains("from 0 to 2"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_where_the_value_came_from() {
+        let origins = Origins(HashMap::from([("strategy".to_string(), Origin::Env("AGENTOS_STRATEGY".into()))]));
+        let from_env = origins.pick("strategy", Some("x".to_string()), Some("y".to_string())).unwrap();
+        assert_eq!((from_env.value.as_str(), from_env.error("bad").to_string()), ("x", "AGENTOS_STRATEGY: bad".to_string()));
+        let from_config = origins.pick("max_steps", None, Some(3)).unwrap();
+        assert!(from_config.error("bad").to_string().ends_with("config.toml key `max_steps`: bad"));
+        let from_flag = origins.pick("max_steps", Some(3), None).unwrap();
+        assert_eq!(from_flag.error("bad").to_string(), "--max-steps: bad");
+        assert_eq!(Setting::default(1).error("bad").to_string(), "bad");
+    }
+}
