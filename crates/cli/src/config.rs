@@ -62,7 +62,8 @@ impl Config {
         let mut limits = agentos_sandbox::Limits::default();
         if let Some(mib) = self.sandbox_disk_mib {
             limits.disk_bytes = mib.checked_mul(1 << 20).filter(|&bytes| bytes > 0).ok_or_else(|| {
-                Origin::Config("sandbox_disk_mib").error(format!("{mib} is not a disk quota; give a number of MiB from 1 to {}", u64::MAX >> 20))
+                Origin::Config("sandbox_disk_mib")
+                    .error(format!("{mib} is not a disk quota; give a number of MiB from 1 to {}", u64::MAX >> 20))
             })?;
         }
         if let Some(files) = self.sandbox_files {

@@ -257,8 +257,8 @@ fn main() {
 async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
     let config = Config::load()?;
     let db = origins.pick("db", cli.db, config.db.clone()).unwrap_or_else(|| Setting::default(Config::default_db()));
-    // Commands that only read the database must not create one.
-    if matches!(cli.command, Command::Runs(_) | Command::Actions(_) | Command::Export(_)) {
+    // Commands that only read the database, or carry on what it holds, must not create one.
+    if matches!(cli.command, Command::Runs(_) | Command::Actions(_) | Command::Export(_) | Command::Resume { .. }) {
         validate::existing_db(&db)?;
     }
     let db = db.value;

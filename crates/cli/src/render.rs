@@ -299,7 +299,14 @@ fn event_line(event: &RunEvent) -> String {
         "status" => {
             let output = text("output");
             match text("status").as_str() {
-                "running" => "resumed".to_string(),
+                "running" => match event.payload.get("changes").and_then(|c| c.as_object()).filter(|c| !c.is_empty()) {
+                    // Limits raised on resume: `{"max_steps": [2, 10]}`.
+                    Some(changes) => {
+                        let changed: Vec<String> = changes.iter().map(|(name, pair)| format!("{name} {} → {}", pair[0], pair[1])).collect();
+                        format!("resumed with {}", changed.join(", "))
+                    }
+                    None => "resumed".to_string(),
+                },
                 status if output.is_empty() => status.to_string(),
                 status => format!("{status}: {}", cut(&output, RESULT_TEXT)),
             }

@@ -105,7 +105,7 @@ async fn bad_input_gets_a_clear_error() {
         (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--strategy", "guess"], "unknown strategy `guess`"),
         (&["run", "hi", "--model", "openai-compatible:http://127.0.0.1:9/v1#m", "--tools", "teleport"], "unknown tool `teleport`"),
         (&["runs", "show", "nope"], "nothing is recorded yet"),
-        (&["resume", "nope"], "no run `nope`"),
+        (&["resume", "nope"], "nothing is recorded yet"),
     ];
     for (args, expected) in cases {
         let out = output(agentos(home.path(), args)).await;

@@ -210,6 +210,7 @@ fn read_only_commands_create_no_database() {
         &["runs", "show", "0193", "--db", db],
         &["actions", "list", "--db", db],
         &["export", "--benchmark", "b", "--format", "dpo", "--db", db],
+        &["resume", "0193", "--db", db],
     ] {
         says(&refused(offline(home.path(), args)), &["--db: no database at", "the folder", "does not exist"]);
     }
@@ -218,6 +219,7 @@ fn read_only_commands_create_no_database() {
     says(&refused(from_env), &["AGENTOS_DB: no database at", "none.db; give the path of an existing database file"]);
     // The default database, before any run.
     says(&refused(offline(home.path(), &["runs", "list"])), &["nothing is recorded yet", "agentos run"]);
+    says(&refused(offline(home.path(), &["resume", "0193"])), &["nothing is recorded yet", "agentos run"]);
     untouched(home.path(), &[]);
 }
 

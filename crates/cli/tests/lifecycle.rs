@@ -143,6 +143,8 @@ async fn a_sigterm_stops_the_run_at_once_and_leaves_it_interrupted_and_resumable
     assert_eq!(show(home.path(), &run).await["status"], "interrupted");
     let listed = text(&output(agentos(home.path(), &["runs", "list"])).await);
     assert!(listed.contains("interrupted"), "{listed}");
+    let shown = text(&output(agentos(home.path(), &["runs", "show", &run])).await);
+    assert!(shown.contains("interrupted: SIGTERM"), "the run's events say what stopped it: {shown}");
 
     let out = output(agentos(home.path(), &["resume", &run])).await;
     assert!(out.status.success() && text(&out).contains("answer: done"), "{}", text(&out));
@@ -190,6 +192,8 @@ async fn resume_with_a_raised_step_limit_finishes_a_run_that_failed_on_it() {
     let resumed: String =
         conn.query_row("SELECT payload FROM events WHERE kind = 'status' AND payload LIKE '%resumed%'", [], |r| r.get(0)).unwrap();
     assert!(resumed.contains(r#""max_steps":[2,10]"#), "the resume records what it changed: {resumed}");
+    let shown = text(&output(agentos(home.path(), &["runs", "show", &run])).await);
+    assert!(shown.contains("resumed with max_steps 2 → 10"), "{shown}");
 }
 
 #[tokio::test]

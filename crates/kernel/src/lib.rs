@@ -362,8 +362,8 @@ impl Kernel {
         }
         let status = ending.status();
         let output = match ending {
-            Ending::Finished(text) | Ending::Failed(text) => text,
-            Ending::Suspended | Ending::Cancelled | Ending::Interrupted(_) => String::new(),
+            Ending::Finished(text) | Ending::Failed(text) | Ending::Interrupted(text) => text,
+            Ending::Suspended | Ending::Cancelled => String::new(),
         };
         self.inner.live.lock().unwrap().remove(agent.run());
         self.inner.storage.set_status(agent.run(), status, Some(output.clone()).filter(|o| !o.is_empty())).await?;
