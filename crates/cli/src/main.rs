@@ -182,9 +182,6 @@ struct RunArgs {
     /// Tools the agent may use, comma-separated (default: calculator,current_time,list_files,read_file).
     #[arg(long, env = "AGENTOS_TOOLS", value_delimiter = ',')]
     tools: Option<Vec<String>>,
-    /// Most model turns before the agent gives up (default 10).
-    #[arg(long, value_parser = validate::at_least_one::<u32>)]
-    max_steps: Option<u32>,
     /// The folder the file tools may use (default: the current folder).
     #[arg(long)]
     workdir: Option<PathBuf>,
@@ -200,12 +197,8 @@ struct RunArgs {
     /// mechanism, printing what is missing.
     #[arg(long)]
     unsafe_sandbox: bool,
-    /// Most model calls the run may make.
-    #[arg(long, value_parser = validate::at_least_one::<u64>)]
-    max_calls: Option<u64>,
-    /// Most tokens (in and out) the run may use.
-    #[arg(long, value_parser = validate::at_least_one::<u64>)]
-    max_tokens: Option<u64>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Sampling temperature of the model calls, from 0 to 2: 0 decides greedily (reproducible),
     /// higher varies.
     #[arg(long, default_value_t = 0.0, value_parser = validate::temperature)]
@@ -215,16 +208,16 @@ struct RunArgs {
     json: bool,
 }
 
-/// The limits `resume` can change.
+/// A run's limits, set by `run` and raised by `resume`.
 #[derive(Args)]
 struct LimitArgs {
-    /// Most model turns before the agent gives up, from the start of the run.
+    /// Most model turns before the agent gives up, counted from the start of the run (default 10).
     #[arg(long, value_parser = validate::at_least_one::<u32>)]
     max_steps: Option<u32>,
-    /// Most model calls the run may make, in all.
+    /// Most model calls the run may make in all.
     #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_calls: Option<u64>,
-    /// Most tokens (in and out) the run may use, in all.
+    /// Most tokens (in and out) the run may use in all.
     #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_tokens: Option<u64>,
 }
@@ -346,7 +339,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
             approval: if args.approve { Approval::Risky } else { Approval::Never },
             code: args.actions == ActionMode::Code,
         },
-        budget: Budget { max_model_calls: args.max_calls, max_tokens: args.max_tokens },
+        budget: Budget { max_model_calls: args.limits.max_calls, max_tokens: args.limits.max_tokens },
         priority: 0,
         temperature: Some(args.temperature),
         roles: args.roles.into_iter().collect(),

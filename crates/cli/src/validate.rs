@@ -171,7 +171,7 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     if let Some(unknown) = granted.iter().find(|t| !known.contains(t)) {
         return Err(tools.error(format!("unknown tool `{unknown}`; the tools are: {}", known.join(", "))));
     }
-    let max_steps = args.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
+    let max_steps = args.limits.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
     Ok(RunPlan { strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps })
 }
 
