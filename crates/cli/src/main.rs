@@ -307,8 +307,6 @@ fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>, allow_un
 /// (the local model, pulled on first use).
 pub(crate) fn model_uri(config: &Config, origins: &Origins, flag: Option<String>) -> Result<String> {
     let uri = validate::model(config, origins, flag)?.value;
-    // Stored with the run: a file it names must be found again by a resume from another folder.
-    let uri = agentos_llm::absolute_uri(&uri);
     models::ensure_installed(&uri)?;
     Ok(uri)
 }
@@ -326,11 +324,11 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
     // The task, then every other argument, all checked before a model is downloaded or loaded.
     let task = task::read(args.task.clone(), args.task_file.as_deref())?;
     let plan = validate::run(config, origins, &args, &task)?;
-    let model = model_uri(config, origins, args.model)?;
+    models::ensure_installed(&plan.model)?;
     let spec = RunSpec {
         task,
         strategy: plan.strategy,
-        model,
+        model: plan.model,
         max_steps: plan.max_steps,
         capabilities: Capabilities {
             tools: plan.tools.into_iter().collect(),

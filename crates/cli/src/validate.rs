@@ -133,8 +133,10 @@ pub fn temperature(text: &str) -> Result<f32, String> {
     Ok(t)
 }
 
-/// The checked settings of `agentos run`, all but the model (see [`model`]).
+/// The checked settings of `agentos run`.
 pub struct RunPlan {
+    /// The model URI, checked (see [`model`]) but not downloaded or loaded.
+    pub model: String,
     /// The strategy's name.
     pub strategy: String,
     /// The tools granted.
@@ -162,7 +164,7 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
         crate::bench_sandbox::check(args.unsafe_sandbox)?;
     }
     roles(&chosen, &args.roles)?;
-    model(config, origins, args.model.clone())?;
+    let model = model(config, origins, args.model.clone())?.value;
     let tools = origins
         .pick("tools", args.tools.clone(), config.tools.clone())
         .unwrap_or_else(|| Setting::default(DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect()));
@@ -172,7 +174,7 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
         return Err(tools.error(format!("unknown tool `{unknown}`; the tools are: {}", known.join(", "))));
     }
     let max_steps = args.limits.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
-    Ok(RunPlan { strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps })
+    Ok(RunPlan { model, strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps })
 }
 
 /// The step limit when neither `--max-steps` nor config.toml sets one.
@@ -204,9 +206,11 @@ pub fn roles(chosen: &[Box<dyn Strategy>], roles: &[(String, String)]) -> Result
 }
 
 /// The model URI to use, checked but not downloaded or loaded: the flag (or `AGENTOS_MODEL`),
-/// else config.toml's `model`, else the built-in local model.
+/// else config.toml's `model`, else the built-in local model. A file it names is made absolute:
+/// the URI is stored with the run, and a resume from another folder must find the same file.
 pub fn model(config: &Config, origins: &Origins, given: Option<String>) -> Result<Setting<String>> {
-    let uri = origins.pick("model", given, config.model.clone()).unwrap_or_else(|| Setting::default(default_model()));
+    let mut uri = origins.pick("model", given, config.model.clone()).unwrap_or_else(|| Setting::default(default_model()));
+    uri.value = agentos_llm::absolute_uri(&uri.value);
     check_uri(&uri.value).map_err(|e| uri.error(e))?;
     Ok(uri)
 }
