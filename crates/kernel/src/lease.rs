@@ -16,7 +16,7 @@
 
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 /// How long a lease lasts without renewal.
@@ -39,7 +39,7 @@ pub struct Holder {
 impl Holder {
     /// A new holder for this process.
     pub(crate) fn this_process() -> Holder {
-        Holder { host: hostname(), pid: std::process::id(), token: agentos_core::RunId::new().to_string() }
+        Holder { host: hostname().to_string(), pid: std::process::id(), token: agentos_core::RunId::new().to_string() }
     }
 
     /// The text stored in `runs.lease_owner`: `host/pid/token`.
@@ -93,12 +93,16 @@ pub(crate) fn expiry() -> i64 {
     now_ms() + LEASE_TTL.as_millis() as i64
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+/// This host's name, read once per process: every run read from storage checks its lease.
+fn hostname() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    })
 }
 
 /// The renewal thread of one storage handle: every [`RENEW_EVERY`], extends every lease `owner`
