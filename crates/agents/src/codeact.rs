@@ -15,14 +15,18 @@
 //! own (`Answer: ...` or `Final Answer: ...`, as [`crate::extract_answer`] reads it) is taken as the
 //! answer, since a model that has already seen the result often just says it; any other reply
 //! without code is an observation that repeats the format. Every model turn counts against the
-//! step limit.
+//! step limit. A cell the agent already sent, or an error it already got, is pointed out in the
+//! observation with a request for another approach ([`Repeats`]), the strategy's own recovery
+//! from the loops small models fall into.
 
 use crate::answer::labeled_answer;
 use crate::react::{observe_loop, Turn};
-use crate::AgentError;
-use agentos_core::{FunctionDefinition, Message, ToolSpec};
-use agentos_kernel::Agent;
+use crate::{AgentError, Strategy};
+use agentos_core::{CodeOutput, FunctionDefinition, Message, ToolSpec};
+use agentos_kernel::{ActionMode, Agent};
+use async_trait::async_trait;
 use serde_json::Value;
+use std::sync::Mutex;
 
 /// Where the model must stop: the observation is the kernel's to write.
 const STOPS: &[&str] = &["\nObservation:", "```output"];
@@ -75,12 +79,33 @@ Reply:
 final_answer(\"Paris has the most orders: 14\")
 ```";
 
-/// Runs CodeAct on `agent` (ReAct with [`ActionMode::Code`](agentos_kernel::ActionMode::Code)).
+/// CodeAct by name: [`crate::ReAct`] that acts only in code, so that `codeact` can stand beside
+/// `react` (JSON actions) in one benchmark table. See the module documentation.
+pub struct CodeAct;
+
+#[async_trait]
+impl Strategy for CodeAct {
+    fn name(&self) -> &'static str {
+        "codeact"
+    }
+
+    fn action_modes(&self) -> &'static [ActionMode] {
+        &[ActionMode::Code]
+    }
+
+    async fn run(&self, agent: &Agent) -> Result<String, AgentError> {
+        run(agent).await
+    }
+}
+
+/// Runs CodeAct on `agent` (ReAct with [`ActionMode::Code`]).
 pub(crate) async fn run(agent: &Agent) -> Result<String, AgentError> {
     let library = agent.retrieve_actions().await?;
     let messages = vec![Message::system(system_prompt(&agent.tools(), &library)), Message::user(agent.task())];
     let stops = STOPS.iter().map(|s| s.to_string()).collect();
-    observe_loop(agent, messages, stops, |_, reply| async move {
+    let repeats = Mutex::new(Repeats::default());
+    let repeats = &repeats;
+    observe_loop(agent, messages, stops, |step, reply| async move {
         Ok(match parse(&reply) {
             Reply::Answer(answer) => Turn::Answer(answer),
             Reply::Malformed(problem) => Turn::Observe(format!("Invalid reply: {problem}")),
@@ -95,11 +120,61 @@ pub(crate) async fn run(agent: &Agent) -> Result<String, AgentError> {
                         "\n(Only your first code block ran; the {ignored} after it did not. Write one code block per reply.)"
                     ));
                 }
+                if let Some(note) = repeats.lock().expect("never poisoned: no panics under it").note(step, &code, &output) {
+                    observation.push_str(&format!("\n\n{note}"));
+                }
                 Turn::Observe(observation)
             }
         })
     })
     .await
+}
+
+/// What a code-acting agent sent before, so that a repeated cell or a repeated error is pointed
+/// out in the observation with a request for another approach: a small model that got `None`
+/// from a wrong solver otherwise sends the same cell until its step limit.
+#[derive(Default)]
+pub(crate) struct Repeats {
+    /// Each cell sent, as [`same_code`] compares them, with the step it was first sent at.
+    cells: Vec<(String, u32)>,
+    /// Each error raised, as its last traceback line, with the step it was first raised at.
+    errors: Vec<(String, u32)>,
+}
+
+impl Repeats {
+    /// Notes the cell `code` sent at `step` (from 0) and its `output`; returns what to tell the
+    /// model when the cell was sent before or its error was raised before.
+    pub(crate) fn note(&mut self, step: u32, code: &str, output: &CodeOutput) -> Option<String> {
+        let cell = same_code(code);
+        let error = output.exception.as_deref().and_then(|e| e.lines().rev().find(|l| !l.trim().is_empty())).map(|l| l.trim().to_string());
+        let earlier_cell = self.cells.iter().find(|(c, _)| *c == cell).map(|(_, at)| *at);
+        let earlier_error = error.as_ref().and_then(|e| self.errors.iter().find(|(seen, _)| seen == e)).map(|(_, at)| *at);
+        if earlier_cell.is_none() {
+            self.cells.push((cell, step));
+        }
+        if let (Some(error), None) = (error, earlier_error) {
+            self.errors.push((error, step));
+        }
+        match (earlier_cell, earlier_error) {
+            (Some(at), _) => Some(format!(
+                "Note: you already sent this same code at step {}, so it does the same thing again. Do not repeat it: if its \
+                 result is wrong or empty, the approach is wrong. Check your assumptions (print intermediate values) or try a \
+                 different method.",
+                at + 1
+            )),
+            (None, Some(at)) => Some(format!(
+                "Note: this is the same error as at step {}. Changing the code around it did not fix it: find its cause (print \
+                 the values involved) or take a different approach.",
+                at + 1
+            )),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `code` as cells are compared for repeats: lines trimmed, blank lines and comments dropped.
+fn same_code(code: &str) -> String {
+    code.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect::<Vec<_>>().join("\n")
 }
 
 /// The system prompt: instructions, the functions the code can call, and the example.

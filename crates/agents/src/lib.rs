@@ -2,8 +2,9 @@
 //! the world only through its [`Agent`] handle on the kernel.
 //!
 //! Owns: the [`Strategy`] trait, the strategies ([`ReAct`], with code actions CodeAct and its
-//! action library; [`ChainOfThought`], [`SelfConsistency`], [`AIoT`] and [`GIoT`],
-//! [`ToolChainStar`]), what they share about final answers ([`extract_answer`],
+//! action library, also by name as [`CodeAct`]; [`ChainOfThought`], [`SelfConsistency`],
+//! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
+//! [`ProgramConsistency`]), what they share about final answers ([`extract_answer`],
 //! [`majority_vote`]), and [`drive`], which runs a strategy on an agent and records how the run
 //! ended.
 //!
@@ -15,13 +16,18 @@ mod answer;
 mod codeact;
 mod cot;
 mod iot;
+mod pal;
+mod pal_sc;
 mod react;
 mod sc;
 mod toolchain;
 
 pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
+pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
+pub use pal::ProgramAided;
+pub use pal_sc::ProgramConsistency;
 pub use react::ReAct;
 pub use sc::SelfConsistency;
 pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
@@ -40,9 +46,12 @@ pub enum AgentError {
     /// The step limit was reached without a final answer.
     #[error("no final answer within {0} steps; raise --max-steps or make the task smaller")]
     StepLimit(u32),
+    /// The strategy's last resort gave no answer (a program-aided run whose program failed).
+    #[error("no answer: {0}")]
+    NoAnswer(String),
     /// The strategy name is not known.
     #[error(
-        "unknown strategy `{0}`; the strategies are: {list} (sc, giot and toolchain take a count after a colon, as in `sc:9`)",
+        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot and toolchain take a count after a colon, as in `sc:9`)",
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
@@ -72,7 +81,7 @@ pub enum AgentError {
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] = &["react", "cot", "sc", "aiot", "giot", "toolchain"];
+pub const STRATEGIES: &[&str] = &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc"];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -96,10 +105,11 @@ pub trait Strategy: Send + Sync {
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
 }
 
-/// The strategy with this name, one of [`STRATEGIES`]. Three take a positive count after a colon,
+/// The strategy with this name, one of [`STRATEGIES`]. Four take a positive count after a colon,
 /// so that a run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
-/// [`SelfConsistency`]), `giot:5` (iterations of [`GIoT`]) and `toolchain:3` (candidate actions
-/// per expansion of [`ToolChainStar`]); without one they take their defaults.
+/// [`SelfConsistency`]), `pal-sc:9` (programs of [`ProgramConsistency`]), `giot:5` (iterations of
+/// [`GIoT`]) and `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]); without
+/// one they take their defaults.
 ///
 /// ```
 /// assert_eq!(agentos_agents::strategy("sc:9").unwrap().name(), "sc");
@@ -116,6 +126,9 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
     };
     Ok(match (base, count) {
         ("react", None) => Box::new(ReAct),
+        ("codeact", None) => Box::new(CodeAct),
+        ("pal", None) => Box::new(ProgramAided),
+        ("pal-sc", samples) => Box::new(samples.map_or_else(ProgramConsistency::default, |samples| ProgramConsistency { samples })),
         ("cot", None) => Box::new(ChainOfThought),
         ("sc", samples) => Box::new(samples.map_or_else(SelfConsistency::default, |samples| SelfConsistency { samples })),
         ("aiot", None) => Box::new(AIoT),
@@ -240,7 +253,7 @@ mod tests {
         for name in STRATEGIES {
             assert_eq!(strategy(name).unwrap().name(), *name);
         }
-        for name in ["sc:9", "giot:5", "toolchain:3"] {
+        for name in ["sc:9", "pal-sc:3", "giot:5", "toolchain:3"] {
             assert_eq!(strategy(name).unwrap().name(), name.split(':').next().unwrap());
         }
         for bad in ["tot", "react:2", "tot:2", ""] {

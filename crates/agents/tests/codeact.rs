@@ -1,11 +1,14 @@
-//! CodeAct and its action library over the real kernel (SQLite journal, tool registry, access
+//! CodeAct and its action library, and the program-aided strategies, over the real kernel (SQLite journal, tool registry, access
 //! manager) and a real sandboxed Python, with scripted models: multi-step work on a CSV with
 //! variables kept between cells, bad code as observations, code refused without the capability,
 //! tools called from Python journaled and access-checked, resume after a kill, and functions kept
 //! by one run (with the imports and helpers they need, checked in a fresh interpreter), retrieved
-//! and used by the next, a use counted a success only when no call raised.
+//! and used by the next, a use counted a success only when no call raised; a run kept out of the
+//! library and a program-aided run keep nothing. CodeAct points out a repeated cell or error; PAL
+//! answers with its program's output or fails when it raises; self-consistency over programs
+//! votes over the programs that gave an answer.
 
-use agentos_agents::{drive, ReAct};
+use agentos_agents::{drive, CodeAct, ProgramAided, ProgramConsistency, ReAct, Strategy};
 use agentos_core::{CodeOutput, StepKind, ToolSpec, Trajectory};
 use agentos_kernel::{ActionMode, Agent, Capabilities, Ending, Kernel, KernelConfig, RunSpec, Storage, Tool, ToolContext, ToolError};
 use async_trait::async_trait;
@@ -96,13 +99,19 @@ impl Setup {
             temperature: None,
             roles: Default::default(),
             actions: ActionMode::Code,
+            library: true,
         }
     }
 
     async fn run(&self, spec: RunSpec) -> (Agent, Ending) {
+        self.run_as(spec, &ReAct).await
+    }
+
+    /// Runs `spec` with `strategy` to its end.
+    async fn run_as(&self, spec: RunSpec, strategy: &dyn Strategy) -> (Agent, Ending) {
         self.kernel.model(&spec.model).unwrap();
         let agent = self.kernel.start(spec).await.unwrap();
-        let ending = drive(&self.kernel, &agent, &ReAct).await.unwrap();
+        let ending = drive(&self.kernel, &agent, strategy).await.unwrap();
         (agent, ending)
     }
 
@@ -398,6 +407,108 @@ async fn strategies_without_code_actions_refuse_a_code_run() {
     let agent = s.kernel.start(spec).await.unwrap();
     let strategy = agentos_agents::strategy("cot").unwrap();
     let ending = drive(&s.kernel, &agent, strategy.as_ref()).await.unwrap();
-    assert_eq!(ending, Ending::Failed("the strategy `cot` cannot act with `--actions code`; the strategies that can: react".into()));
+    assert_eq!(
+        ending,
+        Ending::Failed("the strategy `cot` cannot act with `--actions code`; the strategies that can: react, codeact, pal, pal-sc".into())
+    );
     assert!(s.trajectory(&agent).steps.is_empty(), "nothing ran");
+}
+
+/// The observations (user messages after the task) of a run's last model request.
+fn observations(t: &Trajectory) -> Vec<String> {
+    let last = t.steps.iter().rev().find_map(|s| match &s.kind {
+        StepKind::Model { request, .. } => Some(request),
+        _ => None,
+    });
+    last.unwrap().messages.iter().skip(2).filter(|m| m.role == agentos_core::Role::User).map(|m| m.content()).collect()
+}
+
+#[tokio::test]
+async fn codeact_points_out_a_repeated_cell_and_a_repeated_error() {
+    let s = setup();
+    // The most specific conditions first: the first response whose condition holds answers.
+    let script = json!([
+        cell("solve = lambda: None\nprint(solve())"),
+        cell_when("same error as at step 3", "final_answer('changed approach')"),
+        cell_when("already sent this same code at step 1", "print(undefined_a)"),
+        cell_when("NameError", "x = 2\nprint(undefined_a)"),
+        // The same cell again, with other comments and blank lines: a repeat.
+        cell_when("None", "# try again\nsolve = lambda: None\n\nprint(solve())"),
+    ]);
+    let (agent, ending) = s.run_as(s.spec("repeats", script, "Solve it."), &CodeAct).await;
+    assert_eq!(ending, Ending::Finished("changed approach".into()));
+    let t = s.trajectory(&agent);
+    let seen = observations(&t);
+    assert_eq!(seen.len(), 4, "{seen:#?}");
+    assert!(!seen[0].contains("Note:"), "a first cell is not a repeat: {}", seen[0]);
+    assert!(seen[1].contains("you already sent this same code at step 1") && seen[1].contains("different method"), "{}", seen[1]);
+    assert!(!seen[2].contains("Note:"), "a first error is not a repeat: {}", seen[2]);
+    assert!(seen[3].contains("this is the same error as at step 3") && seen[3].contains("different approach"), "{}", seen[3]);
+}
+
+#[tokio::test]
+async fn a_run_kept_out_of_the_library_is_offered_nothing_and_keeps_nothing() {
+    let s = setup();
+    let define = "def total_price(path):\n    \"\"\"Sum of the price column of a CSV file.\"\"\"\n    import csv\n    \
+                  with open(path) as f:\n        return sum(float(r['price']) for r in csv.DictReader(f))\nfinal_answer(total_price('prices.csv'))";
+    let (_, ending) = s.run(s.spec("keep", json!([cell(define)]), "Total price in prices.csv?")).await;
+    assert_eq!(ending, Ending::Finished("9.0".into()));
+    assert_eq!(s.kernel.storage().actions().unwrap().len(), 1, "a run in the library keeps its function");
+
+    let mut spec = s.spec("out", json!([cell("def other(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\nfinal_answer(other(2))")]), "Total price in prices.csv?");
+    spec.library = false;
+    let (agent, ending) = s.run(spec).await;
+    assert_eq!(ending, Ending::Finished("4".into()));
+    let t = s.trajectory(&agent);
+    let StepKind::Library { functions, .. } = &t.steps[0].kind else { panic!("the library step comes first") };
+    assert!(functions.is_empty(), "a run out of the library is offered nothing, though total_price fits its task");
+    let kept: Vec<String> = s.kernel.storage().actions().unwrap().into_iter().map(|a| a.name).collect();
+    assert_eq!(kept, ["total_price"], "and keeps nothing");
+}
+
+/// A reply that is a program.
+fn program(code: &str) -> String {
+    format!("```python\n{code}\n```")
+}
+
+#[tokio::test]
+async fn pal_answers_with_what_its_program_prints_and_keeps_no_function() {
+    let s = setup();
+    let code = "def solution():\n    \"\"\"Eggs sold.\"\"\"\n    eggs = 16 - 3 - 4\n    return eggs * 2\nprint('working')\nprint(solution())";
+    let mut spec = s.spec("pal", json!([{ "content": program(code) }]), "How many dollars a day?");
+    spec.strategy = "pal".into();
+    let (agent, ending) = s.run_as(spec, &ProgramAided).await;
+    assert_eq!(ending, Ending::Finished("18".into()), "the last line printed");
+    let t = s.trajectory(&agent);
+    assert_eq!(kinds(&t), ["model", "code"], "one program, run once; no library asked");
+    let StepKind::Model { request, .. } = &t.steps[0].kind else { panic!("a model step") };
+    assert!(request.messages[0].content().contains("writing a Python program that computes the answer"));
+    assert!(s.kernel.storage().actions().unwrap().is_empty(), "a program-aided run keeps nothing in the library");
+
+    // A program that raises ends the run without an answer, and there is no second attempt.
+    let mut spec = s.spec("pal-fail", json!([{ "content": program("print(1 / 0)") }, { "content": program("print(2)") }]), "Divide.");
+    spec.strategy = "pal".into();
+    let (agent, ending) = s.run_as(spec, &ProgramAided).await;
+    assert_eq!(ending, Ending::Failed("no answer: the program failed: ZeroDivisionError: division by zero".into()));
+    assert_eq!(s.trajectory(&agent).usage.model_calls, 1);
+}
+
+#[tokio::test]
+async fn program_self_consistency_votes_over_the_programs_that_answered() {
+    let s = setup();
+    let replies = [program("print(7)"), program("print(1 / 0)"), program("x = 8\nprint(x)"), "No program here.".to_string(), program("print(7.0)")];
+    let script: Vec<Value> = replies.iter().enumerate().map(|(i, r)| json!({ "seed": i, "content": r })).collect();
+    let mut spec = s.spec("psc", json!(script), "What is 3 + 4?");
+    spec.strategy = "pal-sc".into();
+    let (agent, ending) = s.run_as(spec, &ProgramConsistency::default()).await;
+    assert_eq!(ending, Ending::Finished("7".into()), "7 and 7.0 agree; the failures do not vote");
+    let t = s.trajectory(&agent);
+    assert_eq!(t.usage.model_calls, 5);
+    assert_eq!(code_steps(&t).len(), 4, "every reply with a program runs, in order");
+
+    let failing: Vec<Value> = (0..2).map(|i| json!({ "seed": i, "content": program("raise ValueError('no')") })).collect();
+    let mut spec = s.spec("psc-fail", json!(failing), "What is 3 + 4?");
+    spec.strategy = "pal-sc:2".into();
+    let (_, ending) = s.run_as(spec, &ProgramConsistency { samples: 2 }).await;
+    assert_eq!(ending, Ending::Failed("no answer: none of the 2 programs gave an answer (the program failed: ValueError: no)".into()));
 }

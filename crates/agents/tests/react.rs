@@ -80,6 +80,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         temperature: None,
         roles: Default::default(),
         actions: Default::default(),
+        library: true,
     }
 }
 

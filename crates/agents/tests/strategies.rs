@@ -110,6 +110,7 @@ impl Setup {
             temperature: None,
             roles: Default::default(),
             actions: Default::default(),
+            library: true,
         }
     }
 

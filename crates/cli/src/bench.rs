@@ -149,6 +149,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         temperature: None,
         roles: Default::default(),
         actions: Default::default(),
+        library: true,
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

@@ -12,7 +12,9 @@ use crate::config::{self, Config};
 use crate::render::plural;
 use crate::validate::{self, Origin, Origins, Setting};
 use crate::{kernel_builder, model_uri, models, parse_role};
+use agentos_gym::feedback::AnswerChecks;
 use agentos_gym::{Benchmark, BenchmarkSpec, Progress};
+use agentos_kernel::ActionMode;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,8 +26,15 @@ use std::sync::Arc;
 /// The examples and notes under `agentos bench gym --help`.
 pub const HELP: &str = "Examples:
   agentos bench gym --env game24 --strategies cot,sc,aiot,giot,react --limit 20
+  agentos bench gym --env gsm8k --strategies react,codeact,pal,pal-sc:5 --limit 20
+  agentos bench gym --env game24 --strategies react,codeact --feedback
   agentos bench gym --env gsm8k --strategies react,sc:9 --model openai:gpt-4o-mini
   agentos bench gym --env crosswords --strategies giot:5 --role inner=openai:gpt-4o
+
+codeact, pal and pal-sc act in code: each episode gets a sandbox and a work directory of its own
+(under ~/.agentos/bench/work, removed when the episode has ended), the environment's tools as
+Python functions. With --feedback (game24 only) the agents may test candidate answers with the
+check_answer tool first; the table says whether feedback was on.
 
 The benchmark's id is derived from its settings (or given with --id), so running the same command
 again resumes it: ended episodes are skipped, interrupted ones carry on from their journals, and
@@ -39,8 +48,10 @@ pub struct GymArgs {
     /// (grade-school math, with the calculator offered).
     #[arg(long)]
     env: String,
-    /// The strategies to compare, comma-separated: react, cot, sc[:N] (self-consistency over N
-    /// samples), aiot, giot[:N] (N iterations), toolchain[:K] (ToolChain*, K candidates).
+    /// The strategies to compare, comma-separated: react (JSON tool calls), codeact (code
+    /// actions), cot, sc[:N] (self-consistency over N samples), aiot, giot[:N] (N iterations),
+    /// toolchain[:K] (ToolChain*, K candidates), pal (a program computes the answer), pal-sc[:N]
+    /// (majority vote over N programs).
     #[arg(long, value_delimiter = ',', default_value = "cot,sc,aiot,giot,react")]
     strategies: Vec<String>,
     /// The model URI (default: as for `agentos run`, config.toml's `model`, else the local model,
@@ -80,6 +91,18 @@ pub struct GymArgs {
     /// $AGENTOS_DATA, else ../shared/data next to the source tree).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Let the agents test candidate answers with the environment before they answer (the
+    /// check_answer tool, at most 10 checks an episode; game24 only). Part of the benchmark's id.
+    #[arg(long)]
+    feedback: bool,
+    /// Keep the code-acting episodes out of the action library (offered no kept function, and
+    /// none of theirs kept), to measure what the library is worth. Part of the benchmark's id.
+    #[arg(long)]
+    no_library: bool,
+    /// For strategies that act in code: start their sandboxes even where this machine lacks a
+    /// confinement mechanism, printing what is missing.
+    #[arg(long)]
+    unsafe_sandbox: bool,
 }
 
 /// Runs (or resumes) the benchmark, prints its table and writes its files. Exits 0 when every
@@ -101,6 +124,16 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     // Every argument is checked before a model is downloaded or loaded, or an episode runs.
     let chosen = validate::strategies(&strategies, &Origin::Flag("--strategies".into()))?;
     validate::roles(&chosen, &args.roles)?;
+    if args.feedback && !env.gives_feedback() {
+        bail!("--feedback: {} gives no feedback before the answer; drop --feedback, or use an environment that does (game24)", args.env);
+    }
+    let code = chosen.iter().any(|s| !s.action_modes().contains(&ActionMode::Json));
+    if code {
+        crate::bench_sandbox::check(args.unsafe_sandbox)?;
+    } else if args.unsafe_sandbox || args.no_library {
+        let flag = if args.unsafe_sandbox { "--unsafe-sandbox" } else { "--no-library" };
+        bail!("{flag} applies to strategies that act in code (codeact, pal, pal-sc); add one, or drop {flag}");
+    }
     let id = args.id.as_deref().map(checked_id).transpose()?;
     let out = match args.out {
         Some(dir) => Setting { value: dir, origin: Origin::Flag("--out".into()) },
@@ -111,7 +144,8 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     for (_, uri) in &args.roles {
         models::ensure_installed(uri)?;
     }
-    let kernel = kernel_builder(config, db)?.build()?;
+    let checks = Arc::new(AnswerChecks::default());
+    let kernel = kernel_builder(config, db)?.allow_unsafe_sandbox(args.unsafe_sandbox).tool(checks.clone()).build()?;
     for uri in std::iter::once(&model).chain(args.roles.iter().map(|(_, uri)| uri)) {
         kernel.model(uri)?;
     }
@@ -119,7 +153,12 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     let mut bench = Benchmark::from_names(kernel.clone(), env, &strategies, &model)?
         .max_steps(args.max_steps.or(config.max_steps).unwrap_or(validate::DEFAULT_MAX_STEPS))
         .temperature(args.temperature)
+        .library(!args.no_library)
+        .workspace(config::home().join("bench").join("work"))
         .concurrency(args.concurrency);
+    if args.feedback {
+        bench = bench.feedback(checks);
+    }
     if !args.all {
         bench = bench.limit(args.limit);
     }

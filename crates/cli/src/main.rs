@@ -190,9 +190,14 @@ struct RunArgs {
     approve: bool,
     /// How the agent acts: json (tool calls) or code (Python run in a confined sandbox in the
     /// work folder, the tools as Python functions: CodeAct with react; the functions it writes
-    /// join the action library, `agentos actions`).
-    #[arg(long, default_value_t = ActionMode::Json)]
-    actions: ActionMode,
+    /// join the action library, `agentos actions`). Default: json, and code for the strategies
+    /// that act only in code (codeact, pal, pal-sc).
+    #[arg(long)]
+    actions: Option<ActionMode>,
+    /// With code actions: keep the run out of the action library (offered no kept function, and
+    /// none of its functions kept), as when measuring what the library is worth.
+    #[arg(long)]
+    no_library: bool,
     /// With --actions code: start the sandbox even where this machine lacks a confinement
     /// mechanism, printing what is missing.
     #[arg(long)]
@@ -335,13 +340,14 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
             paths: vec![plan.workdir],
             network: false,
             approval: if args.approve { Approval::Risky } else { Approval::Never },
-            code: args.actions == ActionMode::Code,
+            code: plan.actions == ActionMode::Code,
         },
         budget: Budget { max_model_calls: args.limits.max_calls, max_tokens: args.limits.max_tokens },
         priority: 0,
         temperature: Some(args.temperature),
         roles: args.roles.into_iter().collect(),
-        actions: args.actions,
+        actions: plan.actions,
+        library: !args.no_library,
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox)?;

@@ -145,6 +145,8 @@ pub struct RunPlan {
     pub workdir: PathBuf,
     /// The step limit.
     pub max_steps: u32,
+    /// How the agent acts: `--actions`, else the strategy's first action mode.
+    pub actions: ActionMode,
 }
 
 /// The tools `agentos run` grants when neither `--tools` nor config.toml names any.
@@ -156,11 +158,16 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     self::task(task)?;
     let name = origins.pick("strategy", args.strategy.clone(), config.strategy.clone()).unwrap_or_else(|| Setting::default("react".into()));
     let chosen = strategies(std::slice::from_ref(&name.value), &name.origin)?;
-    check_actions(chosen[0].as_ref(), args.actions)?;
-    if args.unsafe_sandbox && args.actions != ActionMode::Code {
+    // Without --actions, a strategy acts in the first mode it can (codeact and pal in code).
+    let actions = args.actions.unwrap_or(chosen[0].action_modes()[0]);
+    check_actions(chosen[0].as_ref(), actions)?;
+    if args.unsafe_sandbox && actions != ActionMode::Code {
         bail!("--unsafe-sandbox applies to code actions only; add --actions code, or drop --unsafe-sandbox");
     }
-    if args.actions == ActionMode::Code {
+    if args.no_library && actions != ActionMode::Code {
+        bail!("--no-library applies to code actions only; add --actions code, or drop --no-library");
+    }
+    if actions == ActionMode::Code {
         crate::bench_sandbox::check(args.unsafe_sandbox)?;
     }
     roles(&chosen, &args.roles)?;
@@ -174,7 +181,7 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
         return Err(tools.error(format!("unknown tool `{unknown}`; the tools are: {}", known.join(", "))));
     }
     let max_steps = args.limits.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
-    Ok(RunPlan { model, strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps })
+    Ok(RunPlan { model, strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps, actions })
 }
 
 /// The step limit when neither `--max-steps` nor config.toml sets one.

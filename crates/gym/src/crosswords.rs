@@ -99,7 +99,7 @@ impl Task for Crossword {
             text.push_str(&format!("{direction}{n}. {clue}\n"));
         }
         text.push_str("\nEnd your reply with the filled grid: five lines of five letters each, row 1 first, and nothing after it.");
-        Observation { text, tools: Vec::new() }
+        Observation { text, tools: Vec::new(), files: Vec::new() }
     }
 
     fn check(&self, answer: &str) -> Feedback {

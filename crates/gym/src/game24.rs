@@ -88,6 +88,9 @@ fn listing(numbers: &[u32]) -> String {
 }
 
 impl Task for Puzzle {
+    /// A candidate expression can be tested: the verdict says what is wrong with it.
+    const GIVES_FEEDBACK: bool = true;
+
     fn id(&self) -> String {
         self.rank.to_string()
     }
@@ -99,7 +102,7 @@ impl Task for Puzzle {
              4 5 6 7: `Answer: (6 - 4) * (5 + 7) = 24`.",
             listing(&self.numbers)
         );
-        Observation { text, tools: Vec::new() }
+        Observation { text, tools: Vec::new(), files: Vec::new() }
     }
 
     fn check(&self, answer: &str) -> Feedback {

@@ -45,7 +45,7 @@ impl Task for Problem {
              `Answer: <number>`.",
             self.question
         );
-        Observation { text, tools: vec!["calculator".to_string()] }
+        Observation { text, tools: vec!["calculator".to_string()], files: Vec::new() }
     }
 
     fn check(&self, answer: &str) -> Feedback {

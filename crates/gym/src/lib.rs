@@ -6,8 +6,9 @@
 //! [`Observation`] (the task for the agent and the tools it is offered), `step` an action to get
 //! [`Feedback`] (an observation, a reward, whether the episode is done, and details). The
 //! environments here are over the real task sets in `../shared/data` ([`data_dir`]):
-//! [`game24`] (Game of 24), [`crosswords`] (5×5 mini crosswords, scored as in Tree of Thoughts)
-//! and [`gsm8k`] (grade-school math with the calculator offered). Their episodes are one answer
+//! [`game24`] (Game of 24), [`crosswords`] (5×5 mini crosswords, scored as in Tree of Thoughts),
+//! [`gsm8k`] (grade-school math with the calculator offered) and [`dataqa`] (related questions
+//! over the data's own tables, answered with code, for the action library). Their episodes are one answer
 //! long, so each is a [`TaskSet`] of [`Task`]s.
 //!
 //! A [`Benchmark`] runs strategies on an environment's tasks with one model: each episode is one
@@ -23,6 +24,8 @@
 #![warn(missing_docs)]
 
 pub mod crosswords;
+pub mod dataqa;
+pub mod feedback;
 pub mod game24;
 pub mod gsm8k;
 mod runner;
@@ -42,7 +45,7 @@ use thiserror::Error;
 pub const DATA_VAR: &str = "AGENTOS_DATA";
 
 /// The names of the environments [`environment`] loads.
-pub const ENVIRONMENTS: &[&str] = &["game24", "crosswords", "gsm8k"];
+pub const ENVIRONMENTS: &[&str] = &["game24", "crosswords", "gsm8k", "dataqa"];
 
 /// Why the gym could not do what was asked.
 #[derive(Debug, Error)]
@@ -103,6 +106,20 @@ pub enum GymError {
     /// A benchmark without strategies, or with two of one name.
     #[error("{0}")]
     Strategies(String),
+    /// Feedback asked of an environment that gives none.
+    #[error("{env} gives no feedback before the answer (only game24 does); drop --feedback")]
+    NoFeedback {
+        /// The environment.
+        env: String,
+    },
+    /// A code-mode episode's work directory could not be made or filled.
+    #[error("cannot prepare the episode's work directory ({}): {source}", path.display())]
+    Workspace {
+        /// The folder or file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The kernel refused (a tool the environment offers is not registered, the model URI is
     /// unusable, ...).
     #[error(transparent)]
@@ -115,13 +132,18 @@ pub enum GymError {
     Chart(String),
 }
 
-/// What an agent sees when an episode starts: its task, and the tools it is offered.
+/// What an agent sees when an episode starts: its task, the tools it is offered, and the files
+/// it works on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
     /// The task, as the agent reads it.
     pub text: String,
     /// The names of the tools the agent may call (kernel tool names, such as `calculator`).
     pub tools: Vec<String>,
+    /// Files the task is about: copied, under their file names, into the episode's work
+    /// directory, which the file tools and code actions see.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PathBuf>,
 }
 
 /// What the environment answers to an action.
@@ -154,6 +176,20 @@ pub trait Environment: Send + Sync {
     /// Takes the agent's action (for one-answer tasks, its final answer) in the current episode.
     fn step(&mut self, action: &str) -> Result<Feedback, GymError>;
 
+    /// Whether the agent may test a candidate answer before it submits one ([`Environment::check`]),
+    /// as AgentGym's interactive environments let it; none here does unless it says so.
+    fn gives_feedback(&self) -> bool {
+        false
+    }
+
+    /// What the environment says of the candidate answer `action` in the current episode, without
+    /// ending it (Game of 24: "wrong: the expression equals 10, not 24"); `None` where the
+    /// environment gives no feedback or no episode is under way.
+    fn check(&self, action: &str) -> Option<String> {
+        let _ = action;
+        None
+    }
+
     /// A new environment over the same tasks, with no episode under way (cheap: tasks are shared).
     fn fork(&self) -> Box<dyn Environment>;
 }
@@ -168,6 +204,9 @@ pub trait Task: Send + Sync + 'static {
 
     /// Checks an answer; the feedback is done.
     fn check(&self, answer: &str) -> Feedback;
+
+    /// Whether an agent may test candidate answers first ([`Environment::check`]).
+    const GIVES_FEEDBACK: bool = false;
 }
 
 /// An [`Environment`] over [`Task`]s: `reset` picks a task, `step` checks the answer and ends the
@@ -211,6 +250,15 @@ impl<T: Task> Environment for TaskSet<T> {
         Ok(self.tasks[task].check(action))
     }
 
+    fn gives_feedback(&self) -> bool {
+        T::GIVES_FEEDBACK
+    }
+
+    fn check(&self, action: &str) -> Option<String> {
+        let task = &self.tasks[self.current?];
+        T::GIVES_FEEDBACK.then(|| task.check(action).observation)
+    }
+
     fn fork(&self) -> Box<dyn Environment> {
         Box::new(TaskSet { name: self.name.clone(), tasks: self.tasks.clone(), current: None })
     }
@@ -249,6 +297,7 @@ pub fn environment(name: &str, data: &Path) -> Result<Box<dyn Environment>, GymE
         "game24" => Box::new(game24::load(data)?),
         "crosswords" => Box::new(crosswords::load(data)?),
         "gsm8k" => Box::new(gsm8k::load(data)?),
+        "dataqa" => Box::new(dataqa::load(data)?),
         other => return Err(GymError::UnknownEnvironment(other.to_string())),
     })
 }
@@ -270,7 +319,7 @@ mod tests {
             self.0.to_string()
         }
         fn observation(&self) -> Observation {
-            Observation { text: format!("say {}", self.0), tools: vec![] }
+            Observation { text: format!("say {}", self.0), tools: vec![], files: vec![] }
         }
         fn check(&self, answer: &str) -> Feedback {
             verdict(answer == self.0, String::new(), json!({}))
@@ -296,12 +345,12 @@ mod tests {
     #[test]
     fn environments_load_by_name_and_an_unknown_name_lists_the_known_ones() {
         let data = data_dir().unwrap();
-        for (name, count) in [("game24", 1262), ("crosswords", 136), ("gsm8k", 1000)] {
+        for (name, count) in [("game24", 1262), ("crosswords", 136), ("gsm8k", 1000), ("dataqa", 20)] {
             let env = environment(name, &data).unwrap();
             assert_eq!((env.name(), env.task_ids().len()), (name, count));
         }
         let err = environment("chess", &data).err().unwrap().to_string();
-        assert_eq!(err, "unknown environment `chess`; the environments are: game24, crosswords, gsm8k");
+        assert_eq!(err, "unknown environment `chess`; the environments are: game24, crosswords, gsm8k, dataqa");
         let err = data_dir_from(Some("/nonexistent".into())).unwrap_err().to_string();
         assert_eq!(
             err,

@@ -14,13 +14,15 @@
 //! provider's retries) ends its episode with reward 0 and the error in the info; a suspended or
 //! cancelled run leaves its episode unended.
 
-use crate::{Environment, GymError, Summary};
+use crate::feedback::{AnswerChecks, CHECK_ANSWER};
+use crate::{Environment, GymError, Observation, Summary};
 use agentos_agents::{drive, Strategy};
 use agentos_core::RunId;
-use agentos_kernel::{BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec};
+use agentos_kernel::{ActionMode, BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -53,6 +55,26 @@ pub struct BenchmarkSpec {
     /// not named here uses `model`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, String>,
+    /// Whether the agents may test candidate answers with the environment's `check_answer` tool
+    /// before they answer (see [`crate::feedback`]); scores with and without it are different
+    /// benchmarks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub feedback: bool,
+    /// Whether the episodes of strategies that act in code join the action library
+    /// ([`RunSpec::library`]): offered the functions earlier episodes kept, and keeping theirs.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub library: bool,
+}
+
+/// The default of [`BenchmarkSpec::library`].
+fn yes() -> bool {
+    true
+}
+
+/// Whether [`BenchmarkSpec::library`] has its default, so that the specs (and ids) of benchmarks
+/// stored before it existed stay the same.
+fn is_true(join: &bool) -> bool {
+    *join
 }
 
 /// Where a benchmark run stands, for a progress display.
@@ -107,6 +129,8 @@ pub struct Benchmark {
     spec: BenchmarkSpec,
     concurrency: usize,
     progress: Option<ProgressHook>,
+    checks: Option<Arc<AnswerChecks>>,
+    workspace: PathBuf,
 }
 
 impl Benchmark {
@@ -115,7 +139,12 @@ impl Benchmark {
     /// comes with the name its episodes, runs and summary row are recorded under; for a strategy
     /// [`agentos_agents::strategy`] builds, that must be the name it was built from (`sc:9`, not
     /// `sc`), so that its runs resume as the same strategy. Defaults: all tasks in data order,
-    /// 10 steps per episode, the model's temperature, no budget, no roles, 8 episodes at a time.
+    /// 10 steps per episode, the model's temperature, no budget, no roles, no feedback, the action
+    /// library joined, 8 episodes at a time, work directories under the system's temporary folder.
+    ///
+    /// A strategy that cannot act in JSON ([`Strategy::action_modes`]: `codeact`, `pal`, `pal-sc`)
+    /// runs its episodes in code mode: each in a sandbox of its own over a work directory of its
+    /// own, holding the task's files, removed when the episode has ended.
     pub fn new(kernel: Kernel, env: Box<dyn Environment>, strategies: Vec<(String, Arc<dyn Strategy>)>, model: &str) -> Self {
         let spec = BenchmarkSpec {
             env: env.name().to_string(),
@@ -127,8 +156,11 @@ impl Benchmark {
             temperature: None,
             budget: Budget::default(),
             roles: BTreeMap::new(),
+            feedback: false,
+            library: true,
         };
-        Benchmark { kernel, env, strategies, spec, concurrency: 8, progress: None }
+        let workspace = std::env::temp_dir().join("agentos-gym");
+        Benchmark { kernel, env, strategies, spec, concurrency: 8, progress: None, checks: None, workspace }
     }
 
     /// [`Benchmark::new`] with the strategies built by name with [`agentos_agents::strategy`]
@@ -182,6 +214,29 @@ impl Benchmark {
         self
     }
 
+    /// Lets the agents test candidate answers with the `check_answer` tool `checks`, which the
+    /// kernel must have registered (see [`crate::feedback`]). The environment must give feedback
+    /// ([`Environment::gives_feedback`]); [`Benchmark::run`] refuses otherwise.
+    pub fn feedback(mut self, checks: Arc<AnswerChecks>) -> Self {
+        self.spec.feedback = true;
+        self.checks = Some(checks);
+        self
+    }
+
+    /// Sets whether the episodes of code-acting strategies join the action library
+    /// ([`BenchmarkSpec::library`]).
+    pub fn library(mut self, join: bool) -> Self {
+        self.spec.library = join;
+        self
+    }
+
+    /// Sets the folder under which code-mode episodes get their work directories
+    /// (`<folder>/<benchmark id>/<strategy>/<task>`). It is not part of the spec.
+    pub fn workspace(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.workspace = folder.into();
+        self
+    }
+
     /// Sets how many episodes run at the same time (at least 1). It is not part of the spec: a
     /// benchmark may be resumed with another.
     pub fn concurrency(mut self, episodes: usize) -> Self {
@@ -219,6 +274,9 @@ impl Benchmark {
         if let Some((twice, _)) = self.strategies.iter().find(|(name, _)| !names.insert(name.as_str())) {
             return Err(GymError::Strategies(format!("the strategy `{twice}` is given twice; give each once")));
         }
+        if self.spec.feedback && !self.env.gives_feedback() {
+            return Err(GymError::NoFeedback { env: self.spec.env.clone() });
+        }
         let storage = self.kernel.storage();
         let given = serde_json::to_value(&self.spec).expect("a benchmark spec serializes");
         let bench = storage.open_benchmark(id, given.clone()).await?;
@@ -240,7 +298,13 @@ impl Benchmark {
             }
         }
         let total = work.len() + skipped;
-        let shared = Arc::new(Shared { kernel: self.kernel.clone(), spec: self.spec.clone(), bench });
+        let shared = Arc::new(Shared {
+            kernel: self.kernel.clone(),
+            spec: self.spec.clone(),
+            bench,
+            checks: self.checks.clone(),
+            workspace: self.workspace.join(id),
+        });
         self.report(Progress { total, ended: skipped, skipped, last: None });
 
         let (mut ran, mut unfinished, mut ended) = (0, 0, skipped);
@@ -289,6 +353,9 @@ struct Shared {
     kernel: Kernel,
     spec: BenchmarkSpec,
     bench: BenchmarkRecord,
+    checks: Option<Arc<AnswerChecks>>,
+    /// The folder of this benchmark's work directories.
+    workspace: PathBuf,
 }
 
 /// Runs one episode to its end: resumes the run `earlier` if it is given and has not ended,
@@ -303,29 +370,38 @@ async fn episode(
     earlier: Option<RunId>,
 ) -> Result<Option<EpisodeRecord>, GymError> {
     let (kernel, storage) = (&shared.kernel, shared.kernel.storage());
-    let observation = env.reset(index)?;
+    let mut observation = env.reset(index)?;
+    if shared.spec.feedback {
+        observation.tools.push(CHECK_ANSWER.to_string());
+    }
+    // A strategy that cannot act in JSON acts in code, in a work directory of its own.
+    let code = !strategy.action_modes().contains(&ActionMode::Json);
+    let workdir = code.then(|| work_directory(&shared.workspace, &name, &task, &observation)).transpose()?;
     let started = Instant::now();
     let earlier = earlier.map(|run| storage.run(run.as_str())).transpose()?;
-    let (run, ending) = match earlier {
+    let agent = match earlier {
         // The run ended but the process stopped before the episode was recorded.
-        Some(record) if record.status == "finished" => (record.id, Ending::Finished(record.output.unwrap_or_default())),
-        Some(record) if record.status == "failed" => (record.id, Ending::Failed(record.output.unwrap_or_default())),
-        Some(record) => {
-            let agent = kernel.restore(kernel.snapshot(record.id.as_str())?).await?;
-            (record.id, drive(kernel, &agent, strategy.as_ref()).await?)
-        }
+        Some(record) if record.status == "finished" => Err((record.id, Ending::Finished(record.output.unwrap_or_default()))),
+        Some(record) if record.status == "failed" => Err((record.id, Ending::Failed(record.output.unwrap_or_default()))),
+        Some(record) => Ok(kernel.restore(kernel.snapshot(record.id.as_str())?).await?),
         None => {
+            let mut capabilities = Capabilities { tools: observation.tools.into_iter().collect(), ..Default::default() };
+            if let Some(workdir) = &workdir {
+                capabilities.paths = vec![workdir.clone()];
+                capabilities.code = true;
+            }
             let spec = RunSpec {
                 task: observation.text,
                 strategy: name.clone(),
                 model: shared.spec.model.clone(),
                 max_steps: shared.spec.max_steps,
-                capabilities: Capabilities { tools: observation.tools.into_iter().collect(), ..Default::default() },
+                capabilities,
                 budget: shared.spec.budget.clone(),
                 priority: 0,
                 temperature: shared.spec.temperature,
                 roles: shared.spec.roles.clone(),
-                actions: Default::default(),
+                actions: if code { ActionMode::Code } else { ActionMode::Json },
+                library: shared.spec.library,
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {
@@ -338,7 +414,23 @@ async fn episode(
                 usage: Default::default(),
             };
             storage.record_episode(&shared.bench, &pending).await?;
-            (agent.run().clone(), drive(kernel, &agent, strategy.as_ref()).await?)
+            Ok(agent)
+        }
+    };
+    let (run, ending) = match agent {
+        Err(ended) => ended,
+        Ok(agent) => {
+            let checks = shared.checks.as_ref().filter(|_| shared.spec.feedback);
+            if let Some(checks) = checks {
+                let mut checking = env.fork();
+                checking.reset(index)?;
+                checks.open(agent.run().clone(), checking);
+            }
+            let ending = drive(kernel, &agent, strategy.as_ref()).await;
+            if let Some(checks) = checks {
+                checks.close(agent.run());
+            }
+            (agent.run().clone(), ending?)
         }
     };
     let (reward, info) = match ending {
@@ -353,7 +445,29 @@ async fn episode(
     let usage = storage.usage(&run)?;
     let ended = EpisodeRecord { strategy: name, task, run, reward: Some(reward), info, wall_ms, usage };
     storage.record_episode(&shared.bench, &ended).await?;
+    if let Some(workdir) = workdir {
+        // The episode is recorded; what its code left in its folder goes.
+        let _ = std::fs::remove_dir_all(workdir);
+    }
     Ok(Some(ended))
+}
+
+/// The work directory of a code-mode episode of strategy `strategy` on task `task`, under
+/// `workspace`, holding the task's files: made (or made again, for an episode resumed after it
+/// was removed) with the files copied in where they are missing.
+fn work_directory(workspace: &Path, strategy: &str, task: &str, observation: &Observation) -> Result<PathBuf, GymError> {
+    let safe = |name: &str| -> String { name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect() };
+    let dir = workspace.join(safe(strategy)).join(safe(task));
+    let io = |path: &Path, source| GymError::Workspace { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    for file in &observation.files {
+        let Some(name) = file.file_name() else { continue };
+        let to = dir.join(name);
+        if !to.exists() {
+            std::fs::copy(file, &to).map_err(|e| io(file, e))?;
+        }
+    }
+    Ok(dir)
 }
 
 /// The indices of the tasks a benchmark runs, out of `count`: in data order when `seed` is

@@ -8,6 +8,11 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+/// The default of [`Summary::library`], for summaries written before it existed.
+fn yes() -> bool {
+    true
+}
+
 /// The normal quantile of a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
 
@@ -69,6 +74,13 @@ pub struct Summary {
     pub env: String,
     /// The model URI.
     pub model: String,
+    /// Whether the agents could test answers with the environment before answering
+    /// ([`BenchmarkSpec::feedback`]).
+    #[serde(default)]
+    pub feedback: bool,
+    /// Whether code-acting episodes joined the action library ([`BenchmarkSpec::library`]).
+    #[serde(default = "yes")]
+    pub library: bool,
     /// One row per strategy of the spec that has ended episodes, in the spec's order.
     pub strategies: Vec<StrategySummary>,
 }
@@ -103,12 +115,25 @@ impl Summary {
                 })
             })
             .collect();
-        Summary { benchmark: benchmark.to_string(), env: spec.env.clone(), model: spec.model.clone(), strategies }
+        Summary {
+            benchmark: benchmark.to_string(),
+            env: spec.env.clone(),
+            model: spec.model.clone(),
+            feedback: spec.feedback,
+            library: spec.library,
+            strategies,
+        }
     }
 
-    /// The table as Markdown, under a line naming the environment, model and benchmark.
+    /// The table as Markdown, under a line naming the environment, model and benchmark, and
+    /// whether the environment's feedback was on (and the action library off, when it was).
     pub fn to_markdown(&self) -> String {
-        let mut out = format!("**{}** with `{}` (benchmark `{}`)\n\n", self.env, self.model, self.benchmark);
+        let library = if self.library { "" } else { ", action library off" };
+        let feedback = if self.feedback { "on" } else { "off" };
+        let mut out = format!(
+            "**{}** with `{}` (benchmark `{}`; feedback before the answer {feedback}{library})\n\n",
+            self.env, self.model, self.benchmark
+        );
         out.push_str("| strategy | episodes | successes | success rate (95% CI) | mean model calls | mean tokens in | mean tokens out | mean wall time |\n");
         out.push_str("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
         for s in &self.strategies {

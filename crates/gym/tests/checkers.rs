@@ -1,8 +1,8 @@
-//! The exact checkers of the three environments, as tables of answers with their verdicts, and
-//! the data sets they load.
+//! The exact checkers of the environments, as tables of answers with their verdicts, the data
+//! sets they load, and the feedback before the answer that only Game of 24 gives.
 
 use agentos_gym::game24::{self, Rejection};
-use agentos_gym::{crosswords, data_dir, gsm8k, Environment, Task};
+use agentos_gym::{crosswords, data_dir, dataqa, gsm8k, Environment, Task};
 use agentos_tools::arithmetic::CalcError;
 use num_rational::BigRational;
 
@@ -67,6 +67,15 @@ fn game24_feedback_rewards_a_solution_and_explains_a_rejection() {
     assert_eq!(wrong.info["expression"], "4 * (10 - 4) + 13 - 13");
     let observation = puzzle.observation();
     assert!(observation.text.contains("4 9 10 13") && observation.tools.is_empty(), "{observation:?}");
+
+    // A candidate checked before the answer gets the verdict, and the episode goes on.
+    let mut env = game24::load(&data_dir().unwrap()).unwrap();
+    assert!(env.gives_feedback());
+    assert_eq!(env.check("6 * 4"), None, "no episode under way");
+    env.reset(0).unwrap();
+    assert_eq!(env.check("6 * 4 + 1 + 1").as_deref(), Some("wrong: the expression equals 26, not 24"));
+    assert_eq!(env.step("6 * 4 * 1 * 1").unwrap().reward, 1.0, "a check does not end the episode");
+    assert!(!gsm8k::load(&data_dir().unwrap()).unwrap().gives_feedback());
 }
 
 #[test]
@@ -167,4 +176,31 @@ fn gsm8k_gold_answers_are_the_final_numbers_of_their_solutions_and_the_calculato
     let wrong = first.check("Answer: 20");
     assert_eq!((wrong.reward, wrong.observation.as_str()), (0.0, "wrong: 20, expected 18"));
     assert_eq!(env.task_ids()[999], "gsm8k-test-999");
+}
+
+#[test]
+fn dataqa_answers_are_computed_from_the_files_and_checked_exactly_or_to_their_rounding() {
+    let mut env = dataqa::load(&data_dir().unwrap()).unwrap();
+    let ids = env.task_ids();
+    assert_eq!(ids[..5], ["count-13", "mean-13", "hardest-13", "above-100", "count-7"], "templates taken in turn");
+    // Computed independently with Python's csv and json modules over the same files.
+    let expected = [("count-13", 268.0), ("mean-13", 84.28), ("hardest-13", 1358.0), ("above-100", 310.0), ("mean-2", 85.85), ("above-20", 635.0)];
+    for (id, answer) in expected {
+        let question = env.tasks().iter().find(|q| q.id == id).unwrap();
+        assert_eq!(question.answer, answer, "{id}");
+    }
+    let task = |id: &str| ids.iter().position(|i| i == id).unwrap();
+    let observation = env.reset(task("count-13")).unwrap();
+    assert!(observation.tools.is_empty() && observation.files[0].ends_with("game24/game24.csv"), "{observation:?}");
+    assert_eq!(env.step("There are 268 of them.\nAnswer: 268").unwrap().reward, 1.0);
+    env.reset(task("count-13")).unwrap();
+    assert_eq!(env.step("Answer: 267").unwrap().reward, 0.0);
+    env.reset(task("mean-13")).unwrap();
+    assert_eq!(env.step("84.28").unwrap().reward, 1.0, "the mean to 2 decimals");
+    env.reset(task("mean-13")).unwrap();
+    assert_eq!(env.step("84.3").unwrap().reward, 0.0, "off by more than the rounding");
+    env.reset(task("above-100")).unwrap();
+    let feedback = env.step("I could not tell.").unwrap();
+    assert_eq!((feedback.reward, feedback.observation.as_str()), (0.0, "wrong: no number found in the answer"));
+    assert!(!env.gives_feedback());
 }

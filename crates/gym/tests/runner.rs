@@ -1,9 +1,12 @@
 //! The benchmark runner end to end over the real kernel (SQLite journal, scheduler, tool
 //! registry) with scripted models: rewards recorded per episode with their runs' usage, a
-//! benchmark started again skipping what ended and resuming what did not, and the summary.
+//! benchmark started again skipping what ended and resuming what did not, the summary,
+//! code-acting strategies in sandboxes and work directories of their own, and feedback before
+//! the answer only where the environment gives it and the benchmark asks for it.
 
 use agentos_agents::{AgentError, ReAct, Strategy};
 use agentos_core::{ChatRequest, Message, StepKind};
+use agentos_gym::feedback::AnswerChecks;
 use agentos_gym::{data_dir, environment, wilson_interval, Benchmark, GymError, Progress};
 use agentos_kernel::{Agent, EpisodeRecord, Kernel, Storage};
 use agentos_tools::Calculator;
@@ -19,11 +22,19 @@ struct Setup {
 }
 
 fn setup(script: Value) -> Setup {
+    setup_with(script, None)
+}
+
+/// [`setup`], with the `check_answer` tool `checks` registered too.
+fn setup_with(script: Value, checks: Option<Arc<AnswerChecks>>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("script.json");
     std::fs::write(&path, script.to_string()).unwrap();
-    let kernel = Kernel::builder(Storage::open(dir.path().join("agentos.db")).unwrap()).tool(Arc::new(Calculator)).build().unwrap();
-    Setup { kernel, uri: format!("scripted:{}", path.display()), _dir: dir }
+    let mut kernel = Kernel::builder(Storage::open(dir.path().join("agentos.db")).unwrap()).tool(Arc::new(Calculator));
+    if let Some(checks) = checks {
+        kernel = kernel.tool(checks);
+    }
+    Setup { kernel: kernel.build().unwrap(), uri: format!("scripted:{}", path.display()), _dir: dir }
 }
 
 fn env(name: &str) -> Box<dyn agentos_gym::Environment> {
@@ -267,4 +278,85 @@ async fn strategies_built_by_name_are_recorded_under_that_name_with_the_roles() 
     let twice = ["sc:2".to_string(), "sc:2".to_string()];
     let err = Benchmark::from_names(s.kernel.clone(), env("game24"), &twice, &s.uri).unwrap().run("twice").await.unwrap_err().to_string();
     assert_eq!(err, "the strategy `sc:2` is given twice; give each once");
+}
+
+#[tokio::test]
+async fn code_acting_strategies_run_each_episode_in_a_work_directory_of_its_own_with_the_tools_as_functions() {
+    // One reply serves both: the calculator as a Python function, then final_answer.
+    let s = setup(json!([{ "content": "```python\nr = calculator('(16 - 3 - 4) * 2')\nprint(r)\nfinal_answer(r)\n```" }]));
+    let work = tempfile::tempdir().unwrap();
+    let names = ["codeact".to_string(), "pal".to_string(), "cot".to_string()];
+    let outcome = Benchmark::from_names(s.kernel.clone(), env("gsm8k"), &names, &s.uri)
+        .unwrap()
+        .limit(1)
+        .workspace(work.path())
+        .run("code")
+        .await
+        .unwrap();
+    let mut folders = Vec::new();
+    for name in ["codeact", "pal"] {
+        let e = outcome.episodes.iter().find(|e| e.strategy == name).unwrap();
+        assert_eq!(e.reward, Some(1.0), "{name}: {:?}", e.info);
+        let run = s.kernel.storage().run(e.run.as_str()).unwrap();
+        assert_eq!((run.spec["actions"].as_str(), run.spec["capabilities"]["code"].as_bool()), (Some("code"), Some(true)), "{name}");
+        let folder = run.spec["capabilities"]["paths"][0].as_str().unwrap().to_string();
+        assert!(folder.starts_with(&work.path().join("code").display().to_string()), "{folder}");
+        assert!(!std::path::Path::new(&folder).exists(), "an ended episode's work directory is removed: {folder}");
+        folders.push(folder);
+        let t = s.kernel.trajectory(e.run.as_str()).unwrap();
+        let kinds: Vec<&str> = t.steps.iter().map(|s| s.kind.name()).collect();
+        assert!(kinds.ends_with(&["model", "code", "tool"]), "{name}: the calculator call from Python is journaled: {kinds:?}");
+    }
+    assert_ne!(folders[0], folders[1], "each episode has a folder of its own");
+    let cot = outcome.episodes.iter().find(|e| e.strategy == "cot").unwrap();
+    let run = s.kernel.storage().run(cot.run.as_str()).unwrap();
+    assert_eq!((run.spec["actions"].as_str(), run.spec["capabilities"]["code"].as_bool()), (Some("json"), Some(false)), "cot acts in JSON");
+}
+
+/// A game24 script: check a wrong candidate first, then answer right once told what was wrong.
+fn check_then_answer() -> Value {
+    json!([
+        { "when": "equals 25", "content": "Answer: 6 * 4 * 1 * 1 = 24" },
+        { "when": "permission denied", "content": "Answer: 6 * 4 * 1 + 1 = 24" },
+        { "tool_calls": [{ "name": "check_answer", "arguments": { "answer": "6 * 4 * 1 + 1 = 24" } }] }
+    ])
+}
+
+/// The results of a run's tool steps.
+fn tool_results(s: &Setup, run: &str) -> Vec<String> {
+    let t = s.kernel.trajectory(run).unwrap();
+    t.steps
+        .iter()
+        .filter_map(|step| match &step.kind {
+            StepKind::Tool { result, .. } => Some(result.content.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn feedback_before_the_answer_comes_only_where_the_environment_gives_it_and_the_benchmark_asks() {
+    let checks = Arc::new(AnswerChecks::default());
+    let s = setup_with(check_then_answer(), Some(checks.clone()));
+    let react = || named(vec![Arc::new(ReAct)]);
+
+    let outcome = Benchmark::new(s.kernel.clone(), env("game24"), react(), &s.uri).limit(1).feedback(checks.clone()).run("on").await.unwrap();
+    let e = &outcome.episodes[0];
+    assert_eq!(e.reward, Some(1.0), "{:?}", e.info);
+    assert_eq!(tool_results(&s, e.run.as_str()), ["wrong: the expression equals 25, not 24 (9 checks left)"]);
+    let summary = outcome.summary();
+    assert!(summary.feedback && summary.to_markdown().contains("feedback before the answer on"), "{}", summary.to_markdown());
+
+    // Without --feedback the tool is not granted: the same agent is refused, and answers wrong.
+    let outcome = Benchmark::new(s.kernel.clone(), env("game24"), react(), &s.uri).limit(1).run("off").await.unwrap();
+    let e = &outcome.episodes[0];
+    assert_eq!(e.reward, Some(0.0));
+    let results = tool_results(&s, e.run.as_str());
+    assert!(results.len() == 1 && results[0].contains("not granted the tool `check_answer`"), "{results:?}");
+    assert!(outcome.summary().to_markdown().contains("feedback before the answer off"));
+
+    // An environment that gives no feedback refuses a benchmark that asks for it.
+    let err = Benchmark::new(s.kernel.clone(), env("gsm8k"), react(), &s.uri).limit(1).feedback(checks).run("gsm").await.unwrap_err();
+    assert!(matches!(err, GymError::NoFeedback { .. }), "{err}");
+    assert!(err.to_string().contains("gsm8k gives no feedback"), "{err}");
 }

@@ -47,6 +47,8 @@ fn summary() -> Summary {
         temperature: None,
         budget: Budget::default(),
         roles: Default::default(),
+        feedback: false,
+        library: true,
     };
     let episodes = [
         episode("cot", 0, Some(1.0), 1, (100, 50), 1000),
@@ -80,7 +82,7 @@ fn the_summary_renders_as_markdown_csv_and_json() {
     let (low, high) = wilson_interval(2, 4);
     let markdown = s.to_markdown();
     let lines: Vec<&str> = markdown.lines().collect();
-    assert_eq!(lines[0], "**game24** with `scripted:m.json` (benchmark `b1`)");
+    assert_eq!(lines[0], "**game24** with `scripted:m.json` (benchmark `b1`; feedback before the answer off)");
     assert_eq!(lines[2], "| strategy | episodes | successes | success rate (95% CI) | mean model calls | mean tokens in | mean tokens out | mean wall time |");
     assert_eq!(lines[4], format!("| react | 4 | 2 | 50.0% ({:.1}–{:.1}%) | 3.0 | 400 | 30 | 3.00 s |", 100.0 * low, 100.0 * high));
     assert_eq!(lines[4], "| react | 4 | 2 | 50.0% (15.0–85.0%) | 3.0 | 400 | 30 | 3.00 s |");
@@ -111,7 +113,14 @@ fn the_chart_is_an_svg_with_a_point_and_a_label_per_strategy() {
     assert_eq!(svg.matches("<circle").count(), 2);
     assert!(!svg.contains("NaN"));
 
-    let empty = Summary { benchmark: "b".into(), env: "gsm8k".into(), model: "m <&> n".into(), strategies: vec![] };
+    let empty = Summary {
+        benchmark: "b".into(),
+        env: "gsm8k".into(),
+        model: "m <&> n".into(),
+        feedback: false,
+        library: true,
+        strategies: vec![],
+    };
     let svg = empty.to_svg().unwrap();
     assert!(svg.contains("m &lt;&amp;&gt; n") && !svg.contains("NaN"), "text is escaped and an empty table still draws");
 }

@@ -242,6 +242,7 @@ impl Agent {
         let started = Instant::now();
         let functions: Vec<FunctionDefinition> = match self.tool_context.capabilities.check_code() {
             Err(_) => Vec::new(),
+            Ok(()) if !self.spec.library => Vec::new(),
             Ok(()) => self
                 .kernel
                 .storage
@@ -264,18 +265,23 @@ impl Agent {
 }
 
 impl Kernel {
-    /// Updates the action library from the journal of a run that ended: keeps the functions its
-    /// cells defined if it `succeeded` and they pass the check in a fresh sandbox, then records
-    /// how the functions it was offered served it.
+    /// Updates the action library from the journal of a run that ended, if the run joined the
+    /// library (it asked for its functions and [`RunSpec::library`](crate::RunSpec::library) is
+    /// set): keeps the functions its cells defined if it `succeeded` and they pass the check in a
+    /// fresh sandbox, then records how the functions it was offered served it.
     pub(crate) async fn update_library(&self, agent: &Agent, succeeded: bool) -> Result<(), KernelError> {
         let storage = &self.inner.storage;
         let mut offered = Vec::new();
         let mut called = BTreeSet::new();
         let mut raised = BTreeSet::new();
         let mut defined: Vec<FunctionDefinition> = Vec::new();
+        let mut joined = false;
         for step in storage.steps(agent.run())? {
             match step.kind {
-                StepKind::Library { functions, .. } => offered = functions,
+                StepKind::Library { functions, .. } => {
+                    joined = true;
+                    offered = functions;
+                }
                 StepKind::Code { output, .. } => {
                     called.extend(output.library_calls.into_iter().filter(|(_, n)| *n > 0).map(|(name, _)| name));
                     raised.extend(output.library_raised.into_iter().filter(|(_, n)| *n > 0).map(|(name, _)| name));
@@ -286,6 +292,11 @@ impl Kernel {
                 }
                 _ => {}
             }
+        }
+        // A run whose strategy never asked the library (a program-aided one) or that was told
+        // to stay out of it keeps nothing.
+        if !joined || !agent.spec().library {
+            return Ok(());
         }
         defined.retain(|f| !RESERVED.contains(&f.name.as_str()) && !self.inner.tools.contains(&f.name));
         if succeeded && !defined.is_empty() {

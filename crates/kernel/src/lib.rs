@@ -134,6 +134,17 @@ pub struct RunSpec {
     /// needs [`Capabilities::code`]).
     #[serde(default)]
     pub actions: ActionMode,
+    /// Whether a code-mode run joins the action library (DynaSaur): it is offered the kept
+    /// functions relevant to its task, and the functions it writes may be kept. Only runs whose
+    /// strategy asks the library ([`Agent::retrieve_actions`]) join it at all; `false` offers
+    /// nothing and keeps nothing, as for a run measured without the library.
+    #[serde(default = "joins_library")]
+    pub library: bool,
+}
+
+/// [`RunSpec::library`] of a run stored before the setting existed: it joined the library.
+fn joins_library() -> bool {
+    true
 }
 
 /// How a run ended.
