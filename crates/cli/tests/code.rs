@@ -1,6 +1,6 @@
 //! End-to-end tests of code actions through the real `agentos` binary: `run --actions code` with a
-//! scripted model and a real sandbox, `runs show` rendering code steps, and the action library
-//! commands `actions list / show / rm`.
+//! scripted model and a real sandbox, `runs show` rendering code steps, the action library
+//! commands `actions list / show / rm`, and the strategies that act only in code.
 
 mod common;
 
@@ -80,7 +80,25 @@ async fn code_actions_are_refused_for_a_strategy_without_them() {
     let out = output(agentos(home.path(), &["run", "Count.", "--actions", "code", "--strategy", "cot", "--model", &model])).await;
     let printed = text(&out);
     assert!(!out.status.success(), "{printed}");
-    assert!(printed.contains("the strategy `cot` cannot act with `--actions code`; the strategies that can: react"), "{printed}");
+    assert!(printed.contains("the strategy `cot` cannot act with `--actions code`; the strategies that can: react, codeact"), "{printed}");
     let bad = output(agentos(home.path(), &["run", "Count.", "--actions", "python", "--model", &model])).await;
     assert!(text(&bad).contains("unknown action mode `python`; the modes are: json, code"), "{}", text(&bad));
+}
+
+#[tokio::test]
+async fn strategies_that_act_only_in_code_run_in_code_without_being_told() {
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("pal.json");
+    std::fs::write(&script, r#"[{"content": "```python\neggs = 16 - 3 - 4\nprint(eggs * 2)\n```"}]"#).unwrap();
+    let model = format!("scripted:{}", script.display());
+    let out = output(agentos(home.path(), &["run", "How many dollars?", "--strategy", "pal", "--model", &model])).await;
+    let printed = text(&out);
+    assert!(out.status.success() && printed.contains("| 18") && printed.contains("answer: 18"), "{printed}");
+
+    let out = output(agentos(home.path(), &["run", "Count.", "--strategy", "codeact", "--actions", "json", "--model", &model])).await;
+    let printed = text(&out);
+    assert!(!out.status.success() && printed.contains("the strategy `codeact` cannot act with `--actions json`"), "{printed}");
+    let out = output(agentos(home.path(), &["run", "Count.", "--no-library", "--model", &model])).await;
+    let printed = text(&out);
+    assert!(!out.status.success() && printed.contains("--no-library applies to code actions only"), "{printed}");
 }

@@ -229,3 +229,30 @@ fn an_interrupted_benchmark_says_how_to_resume_and_resumes() {
     assert!(text.contains("| cot | 3 | 2 |") && text.contains("| react | 3 | 1 |"), "{text}");
     assert_eq!(count(home.path(), ended), 6);
 }
+
+#[test]
+fn code_acting_strategies_and_feedback_run_from_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join("code.json");
+    let script = json!([
+        { "when": "equals 25", "content": "Answer: 6 * 4 * 1 * 1 = 24" },
+        { "when": "Task: Use the numbers", "content": "```python\nprint('Answer: 6 * 4 * 1 * 1 = 24')\n```" },
+        { "content": "```python\nprint(check_answer('6 * 4 + 1 * 1'))\n```" }
+    ]);
+    std::fs::write(&path, script.to_string()).unwrap();
+    let model = format!("scripted:{}", path.display());
+    let args = ["bench", "gym", "--env", "game24", "--strategies", "pal,codeact", "--limit", "1", "--feedback", "--model", &model];
+    let (out, text) = run(home.path(), &args);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("feedback before the answer on"), "{text}");
+    assert!(text.contains("| pal | 1 | 1 | 100.0%"), "the program printed the answer: {text}");
+    assert!(text.contains("| codeact | 1 | 1 | 100.0%"), "the check from Python came back, then the answer: {text}");
+    assert!(!home.path().join("bench").join("work").join(benchmark_id(&text)).join("pal").join("1").exists(), "work directory removed");
+
+    // Refused before anything runs: feedback where the environment gives none, and settings of
+    // code actions for strategies that act in JSON.
+    let (out, text) = run(home.path(), &["bench", "gym", "--env", "gsm8k", "--strategies", "pal", "--feedback", "--model", &model]);
+    assert!(!out.status.success() && text.contains("--feedback: gsm8k gives no feedback before the answer"), "{text}");
+    let (out, text) = run(home.path(), &["bench", "gym", "--env", "gsm8k", "--strategies", "cot", "--no-library", "--model", &model]);
+    assert!(!out.status.success() && text.contains("--no-library applies to strategies that act in code"), "{text}");
+}
