@@ -16,8 +16,10 @@
 //! answer, since a model that has already seen the result often just says it; any other reply
 //! without code is an observation that repeats the format. Every model turn counts against the
 //! step limit. A cell the agent already sent, or an error it already got, is pointed out in the
-//! observation with a request for another approach ([`Repeats`]), the strategy's own recovery
-//! from the loops small models fall into.
+//! observation with a request for another approach ([`Repeats`]), and the next reply is sampled
+//! at a temperature above zero even in a greedy run, since greedy decoding of nearly the same
+//! context writes the same cell again: the strategy's own recovery from the loops small models
+//! fall into.
 
 use crate::answer::labeled_answer;
 use crate::react::{observe_loop, Turn};
@@ -34,8 +36,9 @@ const STOPS: &[&str] = &["\nObservation:", "```output"];
 /// The system prompt before the function listing.
 const INSTRUCTIONS: &str = "You are an agent that solves the user's task by writing Python code. \
 Your code runs in a persistent Python 3 interpreter, like a notebook: variables, imports and functions you define stay \
-available to your later code. The current directory is your work folder, where the task's files are: open them by their \
-relative names. There is no network and no other program can be started. Use only Python's standard library (csv, \
+available to your later code. The current directory is your work folder: when the task is about files, they are there; \
+open them by their relative names. A task that names no file (a word problem, a puzzle) needs none: compute its answer in \
+code. There is no network and no other program can be started. Use only Python's standard library (csv, \
 json, statistics, math, re, collections, ...): do not import pandas or numpy, and nothing can be installed (`!pip` is \
 not Python).
 
@@ -50,8 +53,8 @@ need to see. Work in small steps, and look at the data before you rely on its fo
 When you know the answer, call final_answer(answer) in a code block: that ends the task. Answer what the task asks, \
 completely (every part of a question with several parts).";
 
-/// The one-shot example that ends the system prompt.
-const EXAMPLE: &str = "Example.
+/// The example that ends the system prompt of a task that names a file.
+const FILE_EXAMPLE: &str = "Example.
 Task: Which city in orders.csv has the most orders, and how many does it have?
 Reply:
 I will look at the first rows of the file.
@@ -79,6 +82,25 @@ Reply:
 final_answer(\"Paris has the most orders: 14\")
 ```";
 
+/// The example that ends the system prompt of a task that names no file: a small model copies
+/// its example's first step, and opens a file that does not exist if that example opened one.
+const COMPUTE_EXAMPLE: &str = "Example.
+Task: Pens cost $3 each, and a shop gives 1 free pen for every 4 bought. How many pens does one get for $36?
+Reply:
+I will compute the pens bought and the free ones.
+```python
+bought = 36 // 3
+free = bought // 4
+print(bought, free, bought + free)
+```
+Observation:
+[stdout]
+12 3 15
+Reply:
+```python
+final_answer(15)
+```";
+
 /// CodeAct by name: [`crate::ReAct`] that acts only in code, so that `codeact` can stand beside
 /// `react` (JSON actions) in one benchmark table. See the module documentation.
 pub struct CodeAct;
@@ -101,7 +123,7 @@ impl Strategy for CodeAct {
 /// Runs CodeAct on `agent` (ReAct with [`ActionMode::Code`]).
 pub(crate) async fn run(agent: &Agent) -> Result<String, AgentError> {
     let library = agent.retrieve_actions().await?;
-    let messages = vec![Message::system(system_prompt(&agent.tools(), &library)), Message::user(agent.task())];
+    let messages = vec![Message::system(system_prompt(&agent.tools(), &library, agent.task())), Message::user(agent.task())];
     let stops = STOPS.iter().map(|s| s.to_string()).collect();
     let repeats = Mutex::new(Repeats::default());
     let repeats = &repeats;
@@ -120,10 +142,10 @@ pub(crate) async fn run(agent: &Agent) -> Result<String, AgentError> {
                         "\n(Only your first code block ran; the {ignored} after it did not. Write one code block per reply.)"
                     ));
                 }
-                if let Some(note) = repeats.lock().expect("never poisoned: no panics under it").note(step, &code, &output) {
-                    observation.push_str(&format!("\n\n{note}"));
+                match repeats.lock().expect("never poisoned: no panics under it").note(step, &code, &output) {
+                    Some(note) => Turn::Rethink(format!("{observation}\n\n{note}")),
+                    None => Turn::Observe(observation),
                 }
-                Turn::Observe(observation)
             }
         })
     })
@@ -177,8 +199,9 @@ fn same_code(code: &str) -> String {
     code.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect::<Vec<_>>().join("\n")
 }
 
-/// The system prompt: instructions, the functions the code can call, and the example.
-pub(crate) fn system_prompt(tools: &[ToolSpec], library: &[FunctionDefinition]) -> String {
+/// The system prompt: instructions, the functions the code can call, and the example that is
+/// like `task` (over a file if it names one, else a computation).
+pub(crate) fn system_prompt(tools: &[ToolSpec], library: &[FunctionDefinition], task: &str) -> String {
     let mut prompt = format!("{INSTRUCTIONS}\n\nBesides Python's standard library, these functions are defined:\n\n");
     for tool in tools {
         prompt.push_str(&tool_function(tool));
@@ -189,7 +212,7 @@ pub(crate) fn system_prompt(tools: &[ToolSpec], library: &[FunctionDefinition]) 
         "\nFunctions you define at the top level with a docstring may be kept for later tasks: make them general (paths and \
          column names as parameters) and import what they need inside their body.\n\n",
     );
-    prompt.push_str(EXAMPLE);
+    prompt.push_str(if names_a_file(task) { FILE_EXAMPLE } else { COMPUTE_EXAMPLE });
     // Last, nearest the task, so that a small model does not lose them behind the example.
     if !library.is_empty() {
         prompt.push_str(
@@ -201,6 +224,16 @@ pub(crate) fn system_prompt(tools: &[ToolSpec], library: &[FunctionDefinition]) 
         }
     }
     prompt
+}
+
+/// Whether `task` names a file (a word such as `prices.csv` or `notes.txt`), by the extensions of
+/// the files agents work on.
+fn names_a_file(task: &str) -> bool {
+    const EXTENSIONS: &[&str] = &["csv", "tsv", "json", "jsonl", "txt", "md", "xlsx", "xls", "xml", "yaml", "yml", "html", "log", "py", "parquet"];
+    task.split_whitespace().any(|word| {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
+        word.rsplit_once('.').is_some_and(|(stem, extension)| !stem.is_empty() && EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()))
+    })
 }
 
 /// A function as the prompt lists it: its `def` line and its docstring, without a body.
@@ -383,7 +416,7 @@ mod tests {
             docstring: "Mean of a CSV column.\n\nSkips blank cells.".into(),
             source: String::new(),
         };
-        let prompt = system_prompt(&[calculator], &[mean]);
+        let prompt = system_prompt(&[calculator], &[mean], "Mean price in prices.csv?");
         assert!(prompt.contains("def calculator(expression: str) -> str:"), "{prompt}");
         assert!(prompt.contains("def final_answer(answer):\n    \"\"\"Ends the task with this answer.\"\"\""), "{prompt}");
         assert!(prompt.contains("already defined") && prompt.ends_with("Skips blank cells.\"\"\"\n"), "listed last: {prompt}");
@@ -391,6 +424,9 @@ mod tests {
             prompt.contains("def column_mean(path, column):\n    \"\"\"Mean of a CSV column.\n    \n    Skips blank cells.\"\"\""),
             "{prompt}"
         );
-        assert!(!system_prompt(&[], &[]).contains("already defined"), "no library section without functions");
+        assert!(prompt.contains("orders.csv") && !prompt.contains("Pens cost"), "a task over a file gets the file example");
+        let word_problem = system_prompt(&[], &[], "Pens cost $1.5 each, e.g. in a shop. How many for $3?");
+        assert!(!word_problem.contains("already defined"), "no library section without functions");
+        assert!(word_problem.contains("Pens cost") && !word_problem.contains("orders.csv"), "{word_problem}");
     }
 }

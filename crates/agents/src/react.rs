@@ -12,7 +12,7 @@
 //! schema, or no action at all become an observation that tells the model what was wrong, and the
 //! next step lets it correct itself.
 
-use crate::{codeact, final_reply, sampling, AgentError, Strategy};
+use crate::{codeact, final_reply, sample, sampling, AgentError, Strategy};
 use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
 use agentos_kernel::{ActionMode, Agent};
 use async_trait::async_trait;
@@ -148,6 +148,10 @@ pub(crate) enum Turn {
     Answer(String),
     /// The user message that answers the reply: an observation, or what was wrong with it.
     Observe(String),
+    /// An observation after which the agent must change course (it repeated itself): the next
+    /// reply is sampled at a temperature above zero, with the step as its seed, even when the
+    /// run decodes greedily.
+    Rethink(String),
 }
 
 /// The loop of a text protocol: asks the model (stopping at `stop`) and lets `act` turn each reply,
@@ -164,13 +168,19 @@ where
     Fut: Future<Output = Result<Turn, AgentError>> + Send,
 {
     let max_steps = agent.spec().max_steps;
+    let mut next = sampling(agent);
     for step in 0..max_steps {
-        let request = ChatRequest { messages: messages.clone(), stop: stop.clone(), sampling: sampling(agent), ..Default::default() };
+        let request = ChatRequest { messages: messages.clone(), stop: stop.clone(), sampling: next, ..Default::default() };
         let reply = agent.model(request).await?.message.content();
         messages.push(Message::assistant(reply.clone()));
+        next = sampling(agent);
         match act(step, reply).await? {
             Turn::Answer(answer) => return Ok(answer),
             Turn::Observe(text) => messages.push(Message::user(text)),
+            Turn::Rethink(text) => {
+                messages.push(Message::user(text));
+                next = sample(agent, step);
+            }
         }
     }
     Err(AgentError::StepLimit(max_steps))

@@ -444,6 +444,16 @@ async fn codeact_points_out_a_repeated_cell_and_a_repeated_error() {
     assert!(seen[1].contains("you already sent this same code at step 1") && seen[1].contains("different method"), "{}", seen[1]);
     assert!(!seen[2].contains("Note:"), "a first error is not a repeat: {}", seen[2]);
     assert!(seen[3].contains("this is the same error as at step 3") && seen[3].contains("different approach"), "{}", seen[3]);
+    // The reply after each note is sampled, not greedy, so that it can differ; the others are not.
+    let sampling: Vec<(Option<f32>, Option<u64>)> = t
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Model { request, .. } => Some((request.sampling.temperature, request.sampling.seed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sampling, [(None, None), (None, None), (Some(0.7), Some(1)), (None, None), (Some(0.7), Some(3))]);
 }
 
 #[tokio::test]
