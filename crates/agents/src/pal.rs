@@ -6,7 +6,9 @@
 //! chain of thought go away.
 //!
 //! One model call writes the program (one ```python block), which runs once as a cell of the
-//! run's sandbox ([`Agent::execute_code`]: journaled, confined, its output cut to a size). The
+//! run's sandbox ([`Agent::execute_code`]: journaled, confined, its output cut to a size), after
+//! the imports the prompt says are there (itertools' combinations, permutations and product,
+//! `Fraction`, `math`). The
 //! answer is what the program passed to `final_answer()`, else the last line it printed, else
 //! the value of its last expression. A program that raises or outputs nothing ends the run
 //! without an answer, as in the paper: there is no second attempt (that is what
@@ -31,8 +33,9 @@ answer: print the answer alone, in the form the task asks for (a number without 
 task says how to end a reply (such as a line `Answer: ...`), that is what your program prints, not a line of Python.
 
 When the task asks you to find something that meets conditions (numbers, an expression, an arrangement), write a \
-program that tries every possibility systematically and checks each one exactly (fractions.Fraction instead of floats), \
-and print the first that passes.
+program that tries every possibility systematically and checks each one exactly (Fraction instead of floats), and \
+print the first that passes. These are imported already: permutations, combinations and product from itertools, \
+Fraction from fractions, and math.
 
 Reply with exactly one ```python code block and nothing after it.
 
@@ -66,6 +69,10 @@ for a, b in combinations(range(1, 51), 2):
 const REMINDER: &str = "Write the Python program that solves this task and prints the answer (one ```python block, \
 nothing else). Do not write the answer yourself.";
 
+/// What runs before each program, as the prompt promises: small models use `permutations` or
+/// `Fraction` and forget to import them, and the program dies on a `NameError` it cannot fix.
+const IMPORTS: &str = "from itertools import combinations, permutations, product\nfrom fractions import Fraction\nimport math";
+
 /// The program-writing request for the agent's task, sampled with `sampling`.
 pub(crate) fn request(agent: &Agent, sampling: Sampling) -> ChatRequest {
     let task = format!("Task: {}\n\n{REMINDER}", agent.task());
@@ -75,7 +82,7 @@ pub(crate) fn request(agent: &Agent, sampling: Sampling) -> ChatRequest {
 /// Runs the program in `reply` and gives its answer, or says why it gave none.
 pub(crate) async fn execute(agent: &Agent, reply: &str) -> Result<Result<String, String>, AgentError> {
     let code = match parse(reply) {
-        Reply::Code { code, .. } => code,
+        Reply::Code { code, .. } => format!("{IMPORTS}\n{code}"),
         Reply::Answer(_) | Reply::Malformed(_) => return Ok(Err("the reply holds no program (no ```python block)".into())),
     };
     Ok(answer_of(&agent.execute_code(&code).await?))

@@ -484,13 +484,15 @@ fn program(code: &str) -> String {
 #[tokio::test]
 async fn pal_answers_with_what_its_program_prints_and_keeps_no_function() {
     let s = setup();
-    let code = "def solution():\n    \"\"\"Eggs sold.\"\"\"\n    eggs = 16 - 3 - 4\n    return eggs * 2\nprint('working')\nprint(solution())";
+    // Fraction is there without an import, as the prompt promises.
+    let code = "def solution():\n    \"\"\"Eggs sold.\"\"\"\n    eggs = Fraction(16 - 3 - 4)\n    return int(eggs * 2)\nprint('working')\nprint(solution())";
     let mut spec = s.spec("pal", json!([{ "content": program(code) }]), "How many dollars a day?");
     spec.strategy = "pal".into();
     let (agent, ending) = s.run_as(spec, &ProgramAided).await;
     assert_eq!(ending, Ending::Finished("18".into()), "the last line printed");
     let t = s.trajectory(&agent);
     assert_eq!(kinds(&t), ["model", "code"], "one program, run once; no library asked");
+    assert!(code_steps(&t)[0].1.starts_with("from itertools import combinations, permutations, product\n"), "{:?}", code_steps(&t)[0].1);
     let StepKind::Model { request, .. } = &t.steps[0].kind else { panic!("a model step") };
     assert!(request.messages[0].content().contains("writing a Python program that computes the answer"));
     assert!(s.kernel.storage().actions().unwrap().is_empty(), "a program-aided run keeps nothing in the library");

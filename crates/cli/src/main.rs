@@ -170,9 +170,11 @@ struct RunArgs {
     /// The model URI (`agentos models` lists the forms).
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
-    /// How the agent decides: react (default; tools), cot (chain of thought), sc[:N] (self-consistency
-    /// over N samples, 5), aiot (Iteration of Thought, the model decides when to stop), giot[:N]
-    /// (N iterations, 3), toolchain[:K] (ToolChain*, A* over tool calls, K candidates per expansion, 2).
+    /// How the agent decides: react (default; tools), codeact (acts in Python), cot (chain of
+    /// thought), sc[:N] (self-consistency over N samples, 5), aiot (Iteration of Thought, the
+    /// model decides when to stop), giot[:N] (N iterations, 3), toolchain[:K] (ToolChain*, A* over
+    /// tool calls, K candidates per expansion, 2), pal (a program computes the answer), pal-sc[:N]
+    /// (majority vote over N programs, 5).
     #[arg(long, env = "AGENTOS_STRATEGY")]
     strategy: Option<String>,
     /// A model for one role of the strategy, as ROLE=URI; repeatable. Roles: `inner` (the inner
