@@ -53,6 +53,12 @@ pub(crate) fn answer_after_label(line: &str) -> Option<&str> {
     line[label.len()..].trim_start_matches(['*', '_', ' ']).strip_prefix(':')
 }
 
+/// The last line of `text` that is not blank, trimmed: what a traceback ends with, or what a
+/// program printed last.
+pub(crate) fn last_line(text: &str) -> Option<&str> {
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty())
+}
+
 fn clean(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_whitespace() || c == '*' || c == '`')
 }

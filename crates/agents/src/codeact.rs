@@ -21,7 +21,7 @@
 //! context writes the same cell again: the strategy's own recovery from the loops small models
 //! fall into.
 
-use crate::answer::labeled_answer;
+use crate::answer::{labeled_answer, last_line};
 use crate::react::{observe_loop, Turn};
 use crate::{AgentError, Strategy};
 use agentos_core::{CodeOutput, FunctionDefinition, Message, ToolSpec};
@@ -168,7 +168,7 @@ impl Repeats {
     /// model when the cell was sent before or its error was raised before.
     pub(crate) fn note(&mut self, step: u32, code: &str, output: &CodeOutput) -> Option<String> {
         let cell = same_code(code);
-        let error = output.exception.as_deref().and_then(|e| e.lines().rev().find(|l| !l.trim().is_empty())).map(|l| l.trim().to_string());
+        let error = output.exception.as_deref().and_then(last_line).map(str::to_string);
         let earlier_cell = self.cells.iter().find(|(c, _)| *c == cell).map(|(_, at)| *at);
         let earlier_error = error.as_ref().and_then(|e| self.errors.iter().find(|(seen, _)| seen == e)).map(|(_, at)| *at);
         if earlier_cell.is_none() {

@@ -14,7 +14,7 @@
 //! without an answer, as in the paper: there is no second attempt (that is what
 //! [`crate::ProgramConsistency`] and [`crate::CodeAct`] add).
 
-use crate::answer::labeled_answer;
+use crate::answer::{labeled_answer, last_line};
 use crate::codeact::{parse, Reply};
 use crate::{sampling, AgentError, Strategy};
 use agentos_core::{ChatRequest, CodeOutput, Message, Sampling};
@@ -100,12 +100,12 @@ pub(crate) fn answer_of(output: &CodeOutput) -> Result<String, String> {
         .as_ref()
         .or(output.interruption.as_ref())
         .or(output.exception.as_ref())
-        .map(|why| why.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(why).trim().to_string());
+        .map(|why| last_line(why).unwrap_or(why).to_string());
     if let Some(why) = why {
         return Err(format!("the program failed: {why}"));
     }
     // A printed `Answer: 7` (the form a task may ask for) is the answer 7, so that votes agree.
-    let printed = output.stdout.lines().rev().map(str::trim).find(|l| !l.is_empty()).map(|l| labeled_answer(l).unwrap_or_else(|| l.to_string()));
+    let printed = last_line(&output.stdout).map(|l| labeled_answer(l).unwrap_or_else(|| l.to_string()));
     match printed.or_else(|| output.value.clone()) {
         Some(answer) => Ok(answer),
         None => Err("the program printed nothing".into()),

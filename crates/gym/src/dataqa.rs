@@ -19,8 +19,9 @@
 //! must match, a mean may be off by at most 0.01 (its rounding). The agent is offered no tools:
 //! it reads the files with code (strategies that act in JSON see the question only).
 
+use crate::game24::{self, Puzzle};
 use crate::gsm8k::{self, final_number};
-use crate::{read_data, verdict, Feedback, GymError, Observation, Task, TaskSet};
+use crate::{verdict, Feedback, GymError, Observation, Task, TaskSet};
 use num_traits::ToPrimitive;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -68,19 +69,12 @@ impl Task for Question {
     }
 }
 
-/// What the puzzle questions need of a row of `game24.csv`.
-struct Row {
-    rank: u32,
-    numbers: Vec<u32>,
-    rate: f64,
-}
-
 /// Loads the questions over `game24/game24.csv` and `gsm8k/gsm8k_test_dev.jsonl` in the data
 /// folder, computing their answers.
 pub fn load(data: &Path) -> Result<TaskSet<Question>, GymError> {
     let puzzles_file = data.join("game24").join("game24.csv");
     let problems_file = data.join("gsm8k").join("gsm8k_test_dev.jsonl");
-    let rows = puzzle_rows(&puzzles_file)?;
+    let puzzles = game24::load(data)?;
     let problems = gsm8k::load(data)?;
     let answers: Vec<f64> = problems.tasks().iter().map(|p| p.answer.to_f64().unwrap_or(f64::NAN)).collect();
     let about_puzzles = "The file game24.csv in your work folder lists Game of 24 puzzles, one per row, with the columns rank, \
@@ -89,19 +83,17 @@ pub fn load(data: &Path) -> Result<TaskSet<Question>, GymError> {
                           fields id, question, answer (the final answer, a number written as text) and solution.";
     let mut questions = Vec::new();
     for (n, threshold) in NUMBERS.into_iter().zip(THRESHOLDS) {
-        let with: Vec<&Row> = rows.iter().filter(|r| r.numbers.contains(&n)).collect();
-        let mean = with.iter().map(|r| r.rate).sum::<f64>() / with.len() as f64;
-        let hardest = with.iter().fold(None::<&&Row>, |low, r| match low {
-            Some(l) if l.rate <= r.rate => Some(l),
-            _ => Some(r),
-        });
-        let puzzles = vec![puzzles_file.clone()];
+        let with: Vec<&Puzzle> = puzzles.tasks().iter().filter(|p| p.numbers.contains(&n)).collect();
+        let mean = with.iter().map(|p| p.human_solve_rate).sum::<f64>() / with.len() as f64;
+        // The first of the lowest, as the question asks: `min_by` keeps the first of equals.
+        let hardest = with.iter().min_by(|a, b| a.human_solve_rate.total_cmp(&b.human_solve_rate));
+        let about = vec![puzzles_file.clone()];
         questions.push(Question {
             id: format!("count-{n}"),
             text: format!("{about_puzzles} How many puzzles contain the number {n}? Answer with the count."),
             answer: with.len() as f64,
             exact: true,
-            files: puzzles.clone(),
+            files: about.clone(),
         });
         questions.push(Question {
             id: format!("mean-{n}"),
@@ -111,7 +103,7 @@ pub fn load(data: &Path) -> Result<TaskSet<Question>, GymError> {
             ),
             answer: (mean * 100.0).round() / 100.0,
             exact: false,
-            files: puzzles.clone(),
+            files: about.clone(),
         });
         questions.push(Question {
             id: format!("hardest-{n}"),
@@ -121,7 +113,7 @@ pub fn load(data: &Path) -> Result<TaskSet<Question>, GymError> {
             ),
             answer: hardest.map_or(f64::NAN, |r| f64::from(r.rank)),
             exact: true,
-            files: puzzles,
+            files: about,
         });
         questions.push(Question {
             id: format!("above-{threshold}"),
@@ -132,22 +124,4 @@ pub fn load(data: &Path) -> Result<TaskSet<Question>, GymError> {
         });
     }
     Ok(TaskSet::new("dataqa", questions))
-}
-
-/// The rows of `game24.csv`: rank, numbers, and the solve rate in percent.
-fn puzzle_rows(path: &Path) -> Result<Vec<Row>, GymError> {
-    let text = read_data(path)?;
-    let bad = |line: usize, reason: String| GymError::Data { path: path.to_path_buf(), line, reason };
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split(',').collect();
-        let [rank, puzzle, rate] = fields[..] else {
-            return Err(bad(i + 1, format!("expected `rank,puzzle,human_solve_rate`, found `{line}`")));
-        };
-        let rank = rank.trim().parse().map_err(|e| bad(i + 1, format!("rank `{rank}`: {e}")))?;
-        let numbers = puzzle.split_whitespace().map(|n| n.parse().map_err(|e| bad(i + 1, format!("number `{n}`: {e}")))).collect::<Result<_, _>>()?;
-        let rate = rate.trim().trim_end_matches('%').parse().map_err(|e| bad(i + 1, format!("solve rate `{rate}`: {e}")))?;
-        rows.push(Row { rank, numbers, rate });
-    }
-    Ok(rows)
 }

@@ -22,12 +22,14 @@ use thiserror::Error;
 pub const TARGET: i64 = 24;
 
 /// One puzzle.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Puzzle {
     /// Its rank in the data (by human solve time), which is its task id.
     pub rank: u32,
     /// The four numbers.
     pub numbers: Vec<u32>,
+    /// The share of people who solved it, in percent (`99.20%` in the data is 99.2).
+    pub human_solve_rate: f64,
 }
 
 /// Why an answer is not a solution.
@@ -122,7 +124,7 @@ pub fn load(data: &Path) -> Result<TaskSet<Puzzle>, GymError> {
     let mut puzzles = Vec::new();
     for (i, row) in text.lines().enumerate().skip(1).filter(|(_, row)| !row.trim().is_empty()) {
         let mut fields = row.split(',');
-        let (Some(rank), Some(numbers)) = (fields.next(), fields.next()) else {
+        let (Some(rank), Some(numbers), Some(rate)) = (fields.next(), fields.next(), fields.next()) else {
             return Err(bad(i + 1, format!("expected `rank,puzzle,human_solve_rate`, found `{row}`")));
         };
         let rank = rank.trim().parse().map_err(|e| bad(i + 1, format!("rank `{rank}` is not a number: {e}")))?;
@@ -133,7 +135,9 @@ pub fn load(data: &Path) -> Result<TaskSet<Puzzle>, GymError> {
         if numbers.len() != 4 {
             return Err(bad(i + 1, format!("a puzzle has four numbers, this one has {}", numbers.len())));
         }
-        puzzles.push(Puzzle { rank, numbers });
+        let human_solve_rate =
+            rate.trim().trim_end_matches('%').parse().map_err(|e| bad(i + 1, format!("solve rate `{rate}` is not a percentage: {e}")))?;
+        puzzles.push(Puzzle { rank, numbers, human_solve_rate });
     }
     Ok(TaskSet::new("game24", puzzles))
 }

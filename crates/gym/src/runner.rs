@@ -420,7 +420,7 @@ async fn episode(
     let (run, ending) = match agent {
         Err(ended) => ended,
         Ok(agent) => {
-            let checks = shared.checks.as_ref().filter(|_| shared.spec.feedback);
+            let checks = shared.checks.as_ref();
             if let Some(checks) = checks {
                 let mut checking = env.fork();
                 checking.reset(index)?;

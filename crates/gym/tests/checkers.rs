@@ -58,7 +58,7 @@ fn game24_rejects_reuse_skipping_division_by_zero_and_foreign_numbers_or_operato
 
 #[test]
 fn game24_feedback_rewards_a_solution_and_explains_a_rejection() {
-    let puzzle = game24::Puzzle { rank: 7, numbers: vec![4, 9, 10, 13] };
+    let puzzle = game24::Puzzle { rank: 7, numbers: vec![4, 9, 10, 13], human_solve_rate: 98.5 };
     let right = puzzle.check("Answer: (10 - 4) * (13 - 9) = 24");
     assert_eq!((right.reward, right.done, right.info["expression"].as_str()), (1.0, true, Some("(10 - 4) * (13 - 9)")));
     let wrong = puzzle.check("Answer: 4 * (10 - 4) + 13 - 13 = 24");
