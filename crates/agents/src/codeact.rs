@@ -229,10 +229,12 @@ pub(crate) fn system_prompt(tools: &[ToolSpec], library: &[FunctionDefinition], 
 /// Whether `task` names a file (a word such as `prices.csv` or `notes.txt`), by the extensions of
 /// the files agents work on.
 fn names_a_file(task: &str) -> bool {
-    const EXTENSIONS: &[&str] = &["csv", "tsv", "json", "jsonl", "txt", "md", "xlsx", "xls", "xml", "yaml", "yml", "html", "log", "py", "parquet"];
+    const EXTENSIONS: &[&str] =
+        &["csv", "tsv", "json", "jsonl", "txt", "md", "xlsx", "xls", "xml", "yaml", "yml", "html", "log", "py", "parquet"];
     task.split_whitespace().any(|word| {
         let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
-        word.rsplit_once('.').is_some_and(|(stem, extension)| !stem.is_empty() && EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()))
+        word.rsplit_once('.')
+            .is_some_and(|(stem, extension)| !stem.is_empty() && EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()))
     })
 }
 

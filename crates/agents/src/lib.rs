@@ -5,7 +5,8 @@
 //! action library, also by name as [`CodeAct`]; [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
 //! [`ProgramConsistency`]), what they share about final answers ([`extract_answer`],
-//! [`majority_vote`]), and [`drive`], which runs a strategy on an agent and records how the run
+//! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
+//! memory before, teaching it after, for runs granted a memory scope) and records how the run
 //! ended.
 //!
 //! Must not: call a provider, a tool or the database directly.
@@ -16,6 +17,7 @@ mod answer;
 mod codeact;
 mod cot;
 mod iot;
+mod memory;
 mod pal;
 mod pal_sc;
 mod react;
@@ -201,7 +203,7 @@ pub fn check_role(strategies: &[&dyn Strategy], role: &str) -> Result<(), AgentE
 /// action mode the strategy cannot act in fails at once ([`check_actions`]).
 pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> Result<Ending, KernelError> {
     let outcome = match check_actions(strategy, agent.spec().actions) {
-        Ok(()) => strategy.run(agent).await,
+        Ok(()) => with_memory(agent, strategy).await,
         Err(refused) => Err(refused),
     };
     let ending = match outcome {
@@ -213,6 +215,15 @@ pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> R
     };
     kernel.finish(agent, ending.clone()).await?;
     Ok(ending)
+}
+
+/// Runs `strategy` briefed with what long-term memory holds on the task, and merges what the run
+/// taught into memory once it has an answer (both only for runs granted a long-term scope).
+async fn with_memory(agent: &Agent, strategy: &dyn Strategy) -> Result<String, AgentError> {
+    memory::brief(agent).await?;
+    let answer = strategy.run(agent).await?;
+    memory::learn(agent, &answer).await?;
+    Ok(answer)
 }
 
 /// The temperature of samples that must differ when the run asks for none above zero.

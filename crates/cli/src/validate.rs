@@ -6,7 +6,7 @@
 use crate::config::{self, Config};
 use crate::RunArgs;
 use agentos_agents::{check_actions, check_role, strategy, Strategy};
-use agentos_kernel::ActionMode;
+use agentos_kernel::{ActionMode, MEMORY_TOOLS};
 use anyhow::{anyhow, bail, Result};
 use clap::parser::ValueSource;
 use clap::ArgMatches;
@@ -147,6 +147,8 @@ pub struct RunPlan {
     pub max_steps: u32,
     /// How the agent acts: `--actions`, else the strategy's first action mode.
     pub actions: ActionMode,
+    /// The long-term memory scopes granted (`--memory-scope`).
+    pub memory_scopes: Vec<String>,
 }
 
 /// The tools `agentos run` grants when neither `--tools` nor config.toml names any.
@@ -175,13 +177,35 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     let tools = origins
         .pick("tools", args.tools.clone(), config.tools.clone())
         .unwrap_or_else(|| Setting::default(DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect()));
-    let known: Vec<String> = agentos_tools::builtin().iter().map(|t| t.spec().name).collect();
-    let granted: Vec<String> = tools.value.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    let mut known: Vec<String> = agentos_tools::builtin().iter().map(|t| t.spec().name).collect();
+    known.extend(MEMORY_TOOLS.map(String::from));
+    let mut granted: Vec<String> = tools.value.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
     if let Some(unknown) = granted.iter().find(|t| !known.contains(t)) {
         return Err(tools.error(format!("unknown tool `{unknown}`; the tools are: {}", known.join(", "))));
     }
+    // A run given long-term memory can use it.
+    if !args.memory_scopes.is_empty() {
+        granted.extend(MEMORY_TOOLS.iter().filter(|t| !granted.iter().any(|g| g == *t)).map(|t| t.to_string()).collect::<Vec<_>>());
+    }
     let max_steps = args.limits.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
-    Ok(RunPlan { model, strategy: name.value, tools: granted, workdir: workdir(args.workdir.as_deref())?, max_steps, actions })
+    Ok(RunPlan {
+        model,
+        strategy: name.value,
+        tools: granted,
+        workdir: workdir(args.workdir.as_deref())?,
+        max_steps,
+        actions,
+        memory_scopes: args.memory_scopes.clone(),
+    })
+}
+
+/// Reads `--memory-scope`: `person:<name>` or `agent:<name>` (a run's own working memory needs
+/// no grant).
+pub fn memory_scope(text: &str) -> Result<String, String> {
+    match agentos_memory::Scope::parse(text).map_err(|e| e.to_string())? {
+        agentos_memory::Scope::Run(_) => Err(format!("`{text}`: a run's working memory is its own; grant person:<name> or agent:<name>")),
+        scope => Ok(scope.to_string()),
+    }
 }
 
 /// The step limit when neither `--max-steps` nor config.toml sets one.

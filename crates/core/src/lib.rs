@@ -2,12 +2,13 @@
 //!
 //! Owns: conversation messages, tool specs, tool calls and results, model requests and responses,
 //! streaming events, usage accounting, steps (model and tool calls, questions, code cells and their
-//! outputs, action-library offers), trajectories and ids.
+//! outputs, action-library offers, memory operations), trajectories and ids.
 //!
 //! Must not: do I/O, hold state, or know about any provider, the kernel or the database. Every type
 //! here is serializable with serde so that the kernel can journal it verbatim.
 
 mod ids;
+mod memory;
 mod message;
 mod model;
 mod step;
@@ -15,6 +16,7 @@ mod tool;
 mod usage;
 
 pub use ids::RunId;
+pub use memory::{MemoryItem, MemoryOp, MemoryResult, Recalled, Trust};
 pub use message::{Message, Part, Role};
 pub use model::{ChatRequest, ChatResponse, FinishReason, ModelEvent, Sampling};
 pub use step::{CodeOutput, Event, FunctionDefinition, RunEvent, Step, StepKind, Trajectory};

@@ -1,4 +1,4 @@
-use crate::{ChatRequest, ChatResponse, ModelEvent, RunId, ToolCall, ToolResult, Usage};
+use crate::{ChatRequest, ChatResponse, MemoryOp, MemoryResult, ModelEvent, RunId, ToolCall, ToolResult, Usage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,6 +46,13 @@ pub enum StepKind {
         /// The functions offered, most relevant first (empty when none is relevant).
         functions: Vec<FunctionDefinition>,
     },
+    /// A memory syscall (remember, recall, update, forget) and what it got.
+    Memory {
+        /// What was asked.
+        op: MemoryOp,
+        /// What it got.
+        result: MemoryResult,
+    },
 }
 
 impl StepKind {
@@ -57,6 +64,7 @@ impl StepKind {
             StepKind::AskUser { .. } => "ask_user",
             StepKind::Code { .. } => "code",
             StepKind::Library { .. } => "library",
+            StepKind::Memory { .. } => "memory",
         }
     }
 }

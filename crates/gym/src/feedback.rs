@@ -69,13 +69,11 @@ impl Tool for AnswerChecks {
     async fn call(&self, arguments: Value, context: &ToolContext) -> Result<String, ToolError> {
         let answer = arguments["answer"].as_str().unwrap_or_default();
         let mut episodes = self.episodes.lock().expect("never poisoned");
-        let episode = episodes
-            .get_mut(&context.run)
-            .ok_or_else(|| ToolError::Invalid("this run is no benchmark episode with feedback; there is nothing to check against".into()))?;
+        let episode = episodes.get_mut(&context.run).ok_or_else(|| {
+            ToolError::Invalid("this run is no benchmark episode with feedback; there is nothing to check against".into())
+        })?;
         if episode.checks >= CHECKS_PER_EPISODE {
-            return Err(ToolError::Invalid(format!(
-                "no checks left: this task allows {CHECKS_PER_EPISODE}; submit your best answer"
-            )));
+            return Err(ToolError::Invalid(format!("no checks left: this task allows {CHECKS_PER_EPISODE}; submit your best answer")));
         }
         episode.checks += 1;
         let verdict = episode.env.check(answer).ok_or_else(|| ToolError::Invalid("this environment gives no feedback".into()))?;

@@ -402,6 +402,7 @@ async fn episode(
                 roles: shared.spec.roles.clone(),
                 actions: if code { ActionMode::Code } else { ActionMode::Json },
                 library: shared.spec.library,
+                memory_scopes: Vec::new(),
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {
@@ -456,7 +457,8 @@ async fn episode(
 /// `workspace`, holding the task's files: made (or made again, for an episode resumed after it
 /// was removed) with the files copied in where they are missing.
 fn work_directory(workspace: &Path, strategy: &str, task: &str, observation: &Observation) -> Result<PathBuf, GymError> {
-    let safe = |name: &str| -> String { name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect() };
+    let safe =
+        |name: &str| -> String { name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect() };
     let dir = workspace.join(safe(strategy)).join(safe(task));
     let io = |path: &Path, source| GymError::Workspace { path: path.to_path_buf(), source };
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;

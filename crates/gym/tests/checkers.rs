@@ -184,7 +184,8 @@ fn dataqa_answers_are_computed_from_the_files_and_checked_exactly_or_to_their_ro
     let ids = env.task_ids();
     assert_eq!(ids[..5], ["count-13", "mean-13", "hardest-13", "above-100", "count-7"], "templates taken in turn");
     // Computed independently with Python's csv and json modules over the same files.
-    let expected = [("count-13", 268.0), ("mean-13", 84.28), ("hardest-13", 1358.0), ("above-100", 310.0), ("mean-2", 85.85), ("above-20", 635.0)];
+    let expected =
+        [("count-13", 268.0), ("mean-13", 84.28), ("hardest-13", 1358.0), ("above-100", 310.0), ("mean-2", 85.85), ("above-20", 635.0)];
     for (id, answer) in expected {
         let question = env.tasks().iter().find(|q| q.id == id).unwrap();
         assert_eq!(question.answer, answer, "{id}");

@@ -340,7 +340,8 @@ async fn feedback_before_the_answer_comes_only_where_the_environment_gives_it_an
     let s = setup_with(check_then_answer(), Some(checks.clone()));
     let react = || named(vec![Arc::new(ReAct)]);
 
-    let outcome = Benchmark::new(s.kernel.clone(), env("game24"), react(), &s.uri).limit(1).feedback(checks.clone()).run("on").await.unwrap();
+    let outcome =
+        Benchmark::new(s.kernel.clone(), env("game24"), react(), &s.uri).limit(1).feedback(checks.clone()).run("on").await.unwrap();
     let e = &outcome.episodes[0];
     assert_eq!(e.reward, Some(1.0), "{:?}", e.info);
     assert_eq!(tool_results(&s, e.run.as_str()), ["wrong: the expression equals 25, not 24 (9 checks left)"]);

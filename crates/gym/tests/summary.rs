@@ -113,14 +113,8 @@ fn the_chart_is_an_svg_with_a_point_and_a_label_per_strategy() {
     assert_eq!(svg.matches("<circle").count(), 2);
     assert!(!svg.contains("NaN"));
 
-    let empty = Summary {
-        benchmark: "b".into(),
-        env: "gsm8k".into(),
-        model: "m <&> n".into(),
-        feedback: false,
-        library: true,
-        strategies: vec![],
-    };
+    let empty =
+        Summary { benchmark: "b".into(), env: "gsm8k".into(), model: "m <&> n".into(), feedback: false, library: true, strategies: vec![] };
     let svg = empty.to_svg().unwrap();
     assert!(svg.contains("m &lt;&amp;&gt; n") && !svg.contains("NaN"), "text is escaped and an empty table still draws");
 }

@@ -28,7 +28,7 @@
 
 use crate::agent::{Agent, Asked};
 use crate::error::KernelError;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{now, Storage, StorageError};
 use crate::{retrieval, Kernel};
 use agentos_core::{FunctionDefinition, RunId, Step, StepKind};
 use rusqlite::{params, OptionalExtension};
@@ -109,10 +109,6 @@ fn action_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActionRecord> {
         successes: r.get::<_, i64>(8)? as u64,
         offers: r.get::<_, i64>(9)? as u64,
     })
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl Storage {

@@ -12,10 +12,10 @@ use crate::code::CodeState;
 use crate::error::KernelError;
 use crate::tools::ToolContext;
 use crate::{KernelInner, RunSpec};
-use agentos_core::{ChatRequest, ChatResponse, Event, ModelEvent, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage};
+use agentos_core::{ChatRequest, ChatResponse, Event, MemoryOp, ModelEvent, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage};
 use agentos_llm::{LanguageModel, ModelCapabilities};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -80,6 +80,11 @@ pub struct Agent {
     /// The run's code sandbox and what it needs (see [`Agent::execute_code`]); held across a
     /// whole execution, so cells run one at a time.
     pub(crate) code: tokio::sync::Mutex<CodeState>,
+    /// Whether outside content (a tool result, a code cell's output, an untrusted memory) has
+    /// entered the run's context: the model's own memories are untrusted from then on.
+    pub(crate) tainted: AtomicBool,
+    /// The task with what memory brought to it (see [`Agent::brief`]).
+    pub(crate) briefed: OnceLock<String>,
 }
 
 impl Agent {
@@ -88,9 +93,17 @@ impl Agent {
         &self.run
     }
 
-    /// The task the agent was given.
+    /// The task the agent was given, followed by what memory brought to it, once the run was
+    /// briefed ([`Agent::brief`]).
     pub fn task(&self) -> &str {
-        &self.spec.task
+        self.briefed.get().map_or(&self.spec.task, String::as_str)
+    }
+
+    /// Adds `notes` (what long-term memory holds that bears on the task) after the task, as every
+    /// strategy will read it from [`Agent::task`]. Only the first briefing counts; call it before
+    /// the strategy starts, from journaled recalls, so a resumed run is briefed the same way.
+    pub fn brief(&self, notes: &str) {
+        let _ = self.briefed.set(format!("{}\n\n{notes}", self.spec.task));
     }
 
     /// The run's spec.
@@ -109,9 +122,12 @@ impl Agent {
         self.spec.roles.get(role).unwrap_or(&self.spec.model)
     }
 
-    /// The specs of the tools this agent was granted.
+    /// The specs of the tools this agent was granted (the memory tools among them).
     pub fn tools(&self) -> Vec<ToolSpec> {
-        self.kernel.tools.specs(&self.tool_context.capabilities.tools)
+        let granted = &self.tool_context.capabilities.tools;
+        let mut specs = self.kernel.tools.specs(granted);
+        specs.extend(granted.iter().filter(|name| self.is_memory_tool(name)).filter_map(|name| crate::memory::tool_spec(name)));
+        specs
     }
 
     /// Usage of the run so far, replayed steps included.
@@ -155,6 +171,7 @@ impl Agent {
             (StepKind::AskUser { question, .. }, Asked::User(now)) => question == now,
             (StepKind::Code { code, .. }, Asked::Code(now)) => code == now,
             (StepKind::Library { query, .. }, Asked::Library(now)) => query == now,
+            (StepKind::Memory { op, .. }, Asked::Memory(now)) => op == now,
             _ => false,
         };
         if !same {
@@ -266,15 +283,30 @@ impl Agent {
     /// One tool call at journal position `seq`: replayed if recorded, else validated,
     /// access-checked, run and journaled.
     pub(crate) async fn call_tool(&self, call: &ToolCall, seq: u64) -> Result<ToolResult, KernelError> {
+        let memory = self.is_memory_tool(&call.name);
         if let Some(StepKind::Tool { result, .. }) = self.replay(seq, Asked::Tool(call))? {
+            if !memory || crate::memory::shows_untrusted(&result.content) {
+                self.taint();
+            }
             return Ok(result);
         }
         let started = Instant::now();
+        if memory {
+            let (result, write) = self.memory_tool(call, seq).await?;
+            let step = Step {
+                seq,
+                kind: StepKind::Tool { call: call.clone(), result: result.clone() },
+                duration_ms: started.elapsed().as_millis() as u64,
+            };
+            self.record_with(&step, write).await?;
+            return Ok(result);
+        }
         let denials = Mutex::new(Vec::new());
         let result = tokio::select! {
             r = self.kernel.tools.execute(call, &self.tool_context, |reason| denials.lock().unwrap().push(reason.to_string())) => r,
             stop = self.stopped() => return Err(stop),
         };
+        self.taint();
         for reason in denials.into_inner().unwrap() {
             self.kernel
                 .storage
@@ -322,6 +354,8 @@ pub(crate) enum Asked<'a> {
     Code(&'a str),
     /// The action library's offer, by its query.
     Library(&'a str),
+    /// A memory syscall.
+    Memory(&'a MemoryOp),
 }
 
 impl std::fmt::Display for Asked<'_> {
@@ -334,6 +368,7 @@ impl std::fmt::Display for Asked<'_> {
                 write!(f, "a code cell of {} lines starting `{}`", code.lines().count(), code.lines().next().unwrap_or(""))
             }
             Asked::Library(query) => write!(f, "the action library's functions for `{query}`"),
+            Asked::Memory(op) => write!(f, "the memory syscall `{op}`"),
         }
     }
 }
@@ -346,5 +381,6 @@ pub(crate) fn describe(kind: &StepKind) -> String {
         StepKind::AskUser { question, .. } => Asked::User(question).to_string(),
         StepKind::Code { code, .. } => Asked::Code(code).to_string(),
         StepKind::Library { query, .. } => Asked::Library(query).to_string(),
+        StepKind::Memory { op, .. } => Asked::Memory(op).to_string(),
     }
 }

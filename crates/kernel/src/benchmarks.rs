@@ -11,7 +11,7 @@
 //! and takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn behind the committer
 //! under the busy timeout instead of failing.
 
-use crate::storage::{Storage, StorageError};
+use crate::storage::{now, Storage, StorageError};
 use agentos_core::{RunId, Usage};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
@@ -60,10 +60,6 @@ impl EpisodeRecord {
     pub fn ended(&self) -> bool {
         self.reward.is_some()
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl Storage {

@@ -102,6 +102,9 @@ impl Agent {
         let seq = self.begin()?;
         let mut state = self.code.lock().await;
         state.used = true;
+        // What the cell prints comes from outside the model: the run's own memories are
+        // untrusted from here on.
+        self.taint();
         if let Some(StepKind::Code { output, .. }) = self.replay(seq, Asked::Code(code))? {
             let results = self.replay_cell_tools(seq, output.tool_calls)?;
             state.remember(code, &output, results);

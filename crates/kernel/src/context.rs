@@ -7,13 +7,13 @@
 
 use crate::agent::{Agent, Control, Halt};
 use crate::error::KernelError;
-use crate::storage::RunRecord;
+use crate::storage::{RunRecord, Storage};
 use crate::tools::ToolContext;
 use crate::{Kernel, RunSpec};
 use agentos_core::{RunId, Step, StepKind, Usage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 /// Everything needed to restore a run: its record and every step it journaled.
@@ -23,6 +23,21 @@ pub struct Snapshot {
     pub record: RunRecord,
     /// Its journal, in order.
     pub steps: Vec<Step>,
+}
+
+impl Snapshot {
+    /// Run `run` and its journal, read from `storage`.
+    pub fn load(storage: &Storage, run: &str) -> Result<Snapshot, KernelError> {
+        let record = storage.run(run)?;
+        let steps = storage.steps(&record.id)?;
+        Ok(Snapshot { record, steps })
+    }
+
+    /// The run's spec as stored; refused, naming the run, when it cannot be read.
+    pub fn spec(&self) -> Result<RunSpec, KernelError> {
+        serde_json::from_value(self.record.spec.clone())
+            .map_err(|e| KernelError::Config(format!("run {} has an unreadable spec ({e}); it cannot be resumed", self.record.id)))
+    }
 }
 
 /// New limits for a resumed run (`agentos resume --max-steps N --max-calls N --max-tokens N`),
@@ -102,9 +117,7 @@ impl Kernel {
 
     /// The snapshot of a stored run.
     pub fn snapshot(&self, run: &str) -> Result<Snapshot, KernelError> {
-        let record = self.inner.storage.run(run)?;
-        let steps = self.inner.storage.steps(&record.id)?;
-        Ok(Snapshot { record, steps })
+        Snapshot::load(&self.inner.storage, run)
     }
 
     /// Restores a run from its snapshot: the returned agent replays the journal, then goes live.
@@ -117,12 +130,11 @@ impl Kernel {
     /// (its spec, and the status event that records the resume says what changed), so a run that
     /// failed on a limit can be carried on past it.
     pub async fn restore_with(&self, snapshot: Snapshot, limits: Limits) -> Result<Agent, KernelError> {
+        let mut spec = snapshot.spec()?;
         let Snapshot { record, steps } = snapshot;
         if record.status == "finished" {
             return Err(KernelError::Config(format!("run {} already finished; start a new run instead", record.id)));
         }
-        let mut spec: RunSpec = serde_json::from_value(record.spec.clone())
-            .map_err(|e| KernelError::Config(format!("run {} has an unreadable spec ({e}); it cannot be resumed", record.id)))?;
         let changes = limits.apply(&mut spec);
         let mut usage = Usage::default();
         for step in &steps {
@@ -156,6 +168,8 @@ impl Kernel {
             usage: Mutex::new(Usage::default()),
             requests: Mutex::new(BTreeMap::new()),
             code: tokio::sync::Mutex::new(Default::default()),
+            tainted: AtomicBool::new(false),
+            briefed: Default::default(),
         })
     }
 }

@@ -61,4 +61,29 @@ pub enum KernelError {
         "the agent asked the person `{0}`, but no one is attached to this run; run it in a terminal, or give the information in the task"
     )]
     NoOperator(String),
+    /// A memory syscall's input is unusable (empty, too large, an unknown scope).
+    #[error("{0}")]
+    Memory(agentos_memory::MemoryError),
+    /// A memory syscall named a scope the run was not granted.
+    #[error("run {run} may not touch memory scope `{scope}`: it may use its own working memory (`run`) and the scopes it was granted (--memory-scope)")]
+    MemoryScope {
+        /// The run.
+        run: String,
+        /// The scope it named.
+        scope: String,
+    },
+    /// An update or a lookup named an item that is not there to use.
+    #[error("memory item `{id}` cannot be used: {why}")]
+    NoMemory {
+        /// The item's id.
+        id: String,
+        /// Why.
+        why: String,
+    },
+    /// A memory syscall needs the sentence encoder, and the kernel has none.
+    #[error("memory needs the sentence encoder, and this kernel was built without one; `agentos models pull all-minilm-l6-v2` fetches it")]
+    NoEncoder,
+    /// A tool's arguments do not fit its parameters.
+    #[error("bad arguments for {0}")]
+    BadArguments(String),
 }

@@ -5,8 +5,10 @@
 //! every syscall journaled before its result is returned), the context manager (suspend,
 //! [`Snapshot`], restore), and code actions: one confined Python sandbox per live run
 //! ([`Agent::execute_code`], after CodeAct) and the action library of the functions agents wrote
-//! ([`Agent::retrieve_actions`], [`ActionRecord`], after DynaSaur). A strategy holds an [`Agent`]
-//! handle and nothing else.
+//! ([`Agent::retrieve_actions`], [`ActionRecord`], after DynaSaur), and memory: journaled
+//! remember / recall / update / forget over the store of `agentos-memory` ([`Agent::remember`],
+//! [`Agent::recall`], and the model's `remember` and `recall` tools). A strategy holds an
+//! [`Agent`] handle and nothing else.
 //!
 //! Must not: know any strategy, render anything for a person, or let an agent reach a model, a
 //! tool or the disk except through a syscall.
@@ -19,6 +21,7 @@ mod code;
 mod context;
 mod error;
 mod lease;
+mod memory;
 mod retrieval;
 mod scheduler;
 mod storage;
@@ -27,16 +30,19 @@ mod tools;
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
 pub use actions::{ActionRecord, ActionUse};
 pub use agent::Agent;
+pub use agentos_memory::store::MAX_TEXT as MAX_MEMORY_TEXT;
 pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
 pub use context::{Interruption, Limits, Snapshot};
 pub use error::KernelError;
 pub use lease::{Holder, Lease, LEASE_TTL};
+pub use memory::{render_recalled, MEMORY_TOOLS};
 pub use scheduler::{Permit, Policy, Scheduler};
 pub use storage::{RunOrigin, RunRecord, Storage, StorageError};
 pub use tools::{RegistryError, Tool, ToolContext, ToolError, ToolRegistry};
 
 use agentos_core::{Event, RunId, Trajectory};
 use agentos_llm::LanguageModel;
+use agentos_memory::Embedder;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -140,6 +146,11 @@ pub struct RunSpec {
     /// nothing and keeps nothing, as for a run measured without the library.
     #[serde(default = "joins_library")]
     pub library: bool,
+    /// The long-term memory scopes the run may read and write besides its own working memory
+    /// (`person:alice`, `agent:planner`; see [`Agent::remember`]). The first is where the
+    /// model's `remember` tool keeps facts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory_scopes: Vec<String>,
 }
 
 /// [`RunSpec::library`] of a run stored before the setting existed: it joined the library.
@@ -225,6 +236,8 @@ pub(crate) struct KernelInner {
     pub(crate) events: Option<EventHook>,
     pub(crate) models: Mutex<HashMap<String, Arc<dyn LanguageModel>>>,
     pub(crate) live: Mutex<HashMap<RunId, Arc<agent::Control>>>,
+    /// The sentence encoder memory embeds text with, if the kernel was given one.
+    pub(crate) encoder: Option<Arc<dyn Embedder>>,
 }
 
 impl KernelInner {
@@ -254,9 +267,17 @@ pub struct KernelBuilder {
     models: HashMap<String, Arc<dyn LanguageModel>>,
     operator: Arc<dyn Operator>,
     events: Option<EventHook>,
+    encoder: Option<Arc<dyn Embedder>>,
 }
 
 impl KernelBuilder {
+    /// Sets the sentence encoder memory embeds text with (without one, memory syscalls fail
+    /// saying so).
+    pub fn encoder(mut self, encoder: Arc<dyn Embedder>) -> Self {
+        self.encoder = Some(encoder);
+        self
+    }
+
     /// Sets the kernel settings.
     pub fn config(mut self, config: KernelConfig) -> Self {
         self.config = config;
@@ -310,6 +331,7 @@ impl KernelBuilder {
                 events: self.events,
                 models: Mutex::new(self.models),
                 live: Mutex::new(HashMap::new()),
+                encoder: self.encoder,
             }),
         })
     }
@@ -325,6 +347,7 @@ impl Kernel {
             models: HashMap::new(),
             operator: Arc::new(Nobody),
             events: None,
+            encoder: None,
         }
     }
 
@@ -345,12 +368,27 @@ impl Kernel {
 
     /// Records a new run and returns its agent handle.
     pub async fn start(&self, spec: RunSpec) -> Result<Agent, KernelError> {
-        let unknown: Vec<&String> = spec.capabilities.tools.iter().filter(|t| !self.inner.tools.contains(t)).collect();
+        let known = |t: &&String| self.inner.tools.contains(t) || MEMORY_TOOLS.contains(&t.as_str());
+        let unknown: Vec<&String> = spec.capabilities.tools.iter().filter(|t| !known(t)).collect();
         if !unknown.is_empty() {
             return Err(KernelError::Config(format!(
-                "unknown tools {unknown:?}; the tools there are: {}",
-                self.inner.tools.names().join(", ")
+                "unknown tools {unknown:?}; the tools there are: {}, {}",
+                self.inner.tools.names().join(", "),
+                MEMORY_TOOLS.join(", ")
             )));
+        }
+        for scope in &spec.memory_scopes {
+            match agentos_memory::Scope::parse(scope)? {
+                agentos_memory::Scope::Run(_) => {
+                    return Err(KernelError::Config(format!(
+                        "memory scope `{scope}`: a run's working memory is its own; grant agent:<name> or person:<name>"
+                    )))
+                }
+                parsed if parsed.to_string() != *scope => {
+                    return Err(KernelError::Config(format!("memory scope `{scope}`: write it as `{parsed}`")))
+                }
+                _ => {}
+            }
         }
         for uri in spec.roles.values() {
             self.model(uri)?;

@@ -2,18 +2,13 @@
 //! with: a document scores for each query term it contains, more for rarer terms and for terms it
 //! repeats, less the longer it is than the average.
 
+use agentos_memory::store::STOP_WORDS;
 use std::collections::{HashMap, HashSet};
 
 /// Term-frequency saturation: how quickly repeating a term stops adding to the score.
 const K1: f64 = 1.2;
 /// Length normalization: 0 ignores a document's length, 1 divides by it fully.
 const B: f64 = 0.75;
-
-/// Words that carry no topic, left out of queries and documents alike.
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "do", "does", "for", "from", "how", "in", "is", "it", "its", "me", "of", "on", "or",
-    "the", "this", "that", "to", "what", "which", "with",
-];
 
 /// The terms of `text`: runs of ASCII letters and digits (so `snake_case` and `prices.csv` split
 /// into words), `camelCase` split at its capitals, lower-cased, stop words and single characters

@@ -129,6 +129,8 @@ CREATE INDEX runs_by_lease_owner ON runs(lease_owner) WHERE lease_owner IS NOT N
 -- `agentos runs list` tells gym episodes from runs started on their own by their run.
 CREATE INDEX episodes_by_run ON episodes(run);
 "#,
+    // The memory store's tables (agentos-memory owns their shape).
+    agentos_memory::store::SCHEMA,
 ];
 
 /// Why a storage operation failed.
@@ -261,6 +263,8 @@ enum Write {
     /// Statements of another part of the crate (see [`Storage::write_with`]), applied in a
     /// savepoint so that they land together or not at all.
     With(Box<Statements>),
+    /// A step (a [`Write::Step`]) and the statements that did what it records, in one savepoint.
+    StepWith(Box<Write>, Box<Statements>),
 }
 
 impl Write {
@@ -270,6 +274,7 @@ impl Write {
             Write::CreateRun(r) => Some(r.id.as_str()),
             Write::Step { run, .. } | Write::Event { run, .. } | Write::Status { run, .. } => Some(run.as_str()),
             Write::Acquire { run, .. } => Some(run),
+            Write::StepWith(step, _) => step.run(),
             Write::With(_) => None,
         }
     }
@@ -295,7 +300,14 @@ pub struct Storage {
     renewal: Arc<OnceLock<mpsc::Sender<()>>>,
 }
 
-fn now() -> String {
+/// The write that journals `step`.
+fn step_write(run: &RunId, step: &Step, model: Option<(String, Usage)>, base: Option<(u64, &ChatRequest)>) -> Write {
+    let (request, result) = encode_step(&step.kind, base);
+    Write::Step { run: run.clone(), seq: step.seq, kind: step.kind.name(), request, result, duration_ms: step.duration_ms, model }
+}
+
+/// The time now, as every table stores it (RFC 3339, UTC, microseconds).
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
@@ -416,17 +428,18 @@ impl Storage {
         model_usage: Option<(String, Usage)>,
         base: Option<(u64, &ChatRequest)>,
     ) -> Result<(), StorageError> {
-        let (request, result) = encode_step(&step.kind, base);
-        let write = Write::Step {
-            run: run.clone(),
-            seq: step.seq,
-            kind: step.kind.name(),
-            request,
-            result,
-            duration_ms: step.duration_ms,
-            model: model_usage,
-        };
-        self.write(write).await
+        self.write(step_write(run, step, model_usage, base)).await
+    }
+
+    /// Journals one step (not a model step) together with `statements`, the writes it records
+    /// (a memory item, say): both land or neither does.
+    pub(crate) async fn record_step_with(
+        &self,
+        run: &RunId,
+        step: &Step,
+        statements: impl Fn(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        self.write(Write::StepWith(Box::new(step_write(run, step, None, None)), Box::new(statements))).await
     }
 
     /// Runs `statements` in the next group transaction, as one unit: if one fails, none of them
@@ -705,6 +718,7 @@ fn encode_step(kind: &StepKind, base: Option<(u64, &ChatRequest)>) -> (String, S
         StepKind::AskUser { question, answer } => (serde_json::to_string(question), serde_json::to_string(answer)),
         StepKind::Code { code, output } => (serde_json::to_string(code), serde_json::to_string(output)),
         StepKind::Library { query, functions } => (serde_json::to_string(query), serde_json::to_string(functions)),
+        StepKind::Memory { op, result } => (serde_json::to_string(op), serde_json::to_string(result)),
     };
     (pair.0.expect("step request serializes"), pair.1.expect("step result serializes"))
 }
@@ -719,6 +733,7 @@ fn decode_step(kind: &str, request: &str, result: &str, earlier: &HashMap<u64, C
         "ask_user" => Ok(StepKind::AskUser { question: de(request)?, answer: de(result)? }),
         "code" => Ok(StepKind::Code { code: de(request)?, output: de(result)? }),
         "library" => Ok(StepKind::Library { query: de(request)?, functions: de(result)? }),
+        "memory" => Ok(StepKind::Memory { op: de(request)?, result: de(result)? }),
         other => Err(format!("unknown step kind `{other}`")),
     }
 }
@@ -809,18 +824,25 @@ fn apply(conn: &Connection, write: &Write, owner: &str) -> rusqlite::Result<()> 
             changed(conn.prepare_cached(update)?.execute(params![run, expected, spec, now(), owner, lease::expiry()])?, run)?;
             apply(conn, &Write::Event { run: RunId(run.clone()), kind: "status".into(), payload: event.clone() }, owner)?;
         }
-        Write::With(statements) => {
-            conn.execute_batch("SAVEPOINT write_with")?;
-            match statements(conn) {
-                Ok(()) => conn.execute_batch("RELEASE write_with")?,
-                Err(e) => {
-                    conn.execute_batch("ROLLBACK TO write_with; RELEASE write_with")?;
-                    return Err(e);
-                }
-            }
-        }
+        Write::With(statements) => savepoint(conn, || statements(conn))?,
+        Write::StepWith(step, statements) => savepoint(conn, || {
+            statements(conn)?;
+            apply(conn, step, owner)
+        })?,
     }
     Ok(())
+}
+
+/// Runs `statements` in a savepoint: they land together or not at all.
+fn savepoint(conn: &Connection, statements: impl FnOnce() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+    conn.execute_batch("SAVEPOINT write_with")?;
+    match statements() {
+        Ok(()) => conn.execute_batch("RELEASE write_with"),
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO write_with; RELEASE write_with")?;
+            Err(e)
+        }
+    }
 }
 
 /// Group commit without a writer thread. Writes queue up; a writer that finds no commit under way

