@@ -222,7 +222,7 @@ pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> R
 async fn with_memory(agent: &Agent, strategy: &dyn Strategy) -> Result<String, AgentError> {
     memory::brief(agent).await?;
     let answer = strategy.run(agent).await?;
-    memory::learn(agent, &answer).await?;
+    memory::learn(agent).await?;
     Ok(answer)
 }
 
