@@ -85,6 +85,9 @@ pub struct Agent {
     pub(crate) tainted: AtomicBool,
     /// The task with what memory brought to it (see [`Agent::brief`]).
     pub(crate) briefed: OnceLock<String>,
+    /// Whether untrusted memory was recalled into the run's context: from then on every risky
+    /// tool call needs the person's approval (see [`Agent::remember`]'s module).
+    pub(crate) recalled_untrusted: AtomicBool,
 }
 
 impl Agent {
@@ -285,8 +288,10 @@ impl Agent {
     pub(crate) async fn call_tool(&self, call: &ToolCall, seq: u64) -> Result<ToolResult, KernelError> {
         let memory = self.is_memory_tool(&call.name);
         if let Some(StepKind::Tool { result, .. }) = self.replay(seq, Asked::Tool(call))? {
-            if !memory || crate::memory::shows_untrusted(&result.content) {
+            if !memory {
                 self.taint();
+            } else if crate::memory::shows_untrusted(&result.content) {
+                self.recalled_untrusted();
             }
             return Ok(result);
         }
@@ -302,8 +307,9 @@ impl Agent {
             return Ok(result);
         }
         let denials = Mutex::new(Vec::new());
+        let context = self.guarded_context();
         let result = tokio::select! {
-            r = self.kernel.tools.execute(call, &self.tool_context, |reason| denials.lock().unwrap().push(reason.to_string())) => r,
+            r = self.kernel.tools.execute(call, &context, |reason| denials.lock().unwrap().push(reason.to_string())) => r,
             stop = self.stopped() => return Err(stop),
         };
         self.taint();

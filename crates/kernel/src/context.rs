@@ -170,6 +170,7 @@ impl Kernel {
             code: tokio::sync::Mutex::new(Default::default()),
             tainted: AtomicBool::new(false),
             briefed: Default::default(),
+            recalled_untrusted: AtomicBool::new(false),
         })
     }
 }

@@ -12,13 +12,18 @@
 //!   trusted; anything else is not. A model's own `remember` is trusted only while the run has
 //!   taken in no outside content (a tool result, a code cell's output, or an untrusted memory):
 //!   after AgentPoison (Chen et al., 2024), what was read may have been planted. Recall can
-//!   leave untrusted items out, and the `recall` tool marks each one it shows.
+//!   leave untrusted items out, and the `recall` tool marks each one it shows. Once an untrusted
+//!   item was recalled into a run's context, every risky tool call of the run (one that writes,
+//!   deletes or reaches the network) needs the person's approval, whatever the run's approval
+//!   setting: a planted instruction may be obeyed, but not act on the world unseen.
 //!
 //! [`RunSpec::memory_scopes`]: crate::RunSpec::memory_scopes
 
+use crate::access::{Approval, Capabilities};
 use crate::agent::{Agent, Asked};
 use crate::error::KernelError;
 use crate::storage::{Storage, StorageError};
+use crate::tools::ToolContext;
 use agentos_core::{MemoryItem, MemoryOp, MemoryResult, Recalled, Step, StepKind, ToolCall, ToolResult, ToolSpec, Trust};
 use agentos_memory::store::{self, NewItem, Query};
 use agentos_memory::{Embedder, MemoryError, Scope};
@@ -290,13 +295,30 @@ impl Agent {
         }
     }
 
-    /// Notes that outside content entered the run's context when `result` holds untrusted items.
+    /// Notes that untrusted memory entered the run's context when `result` holds untrusted items.
     fn taint_by(&self, result: &MemoryResult) {
         if let MemoryResult::Recalled { items } = result {
             if items.iter().any(|r| r.item.trust == Trust::Untrusted) {
-                self.taint();
+                self.recalled_untrusted();
             }
         }
+    }
+
+    /// Notes that untrusted memory entered the run's context: its risky calls need approval.
+    pub(crate) fn recalled_untrusted(&self) {
+        self.taint();
+        self.recalled_untrusted.store(true, Ordering::SeqCst);
+    }
+
+    /// The context a tool call runs in: the run's own, or, once untrusted memory was recalled
+    /// into the run, the same with approval required for every risky tool.
+    pub(crate) fn guarded_context(&self) -> std::borrow::Cow<'_, ToolContext> {
+        let capabilities = &self.tool_context.capabilities;
+        if !self.recalled_untrusted.load(Ordering::SeqCst) || capabilities.approval == Approval::Risky {
+            return std::borrow::Cow::Borrowed(&self.tool_context);
+        }
+        let guarded = Capabilities { approval: Approval::Risky, ..(**capabilities).clone() };
+        std::borrow::Cow::Owned(ToolContext { capabilities: Arc::new(guarded), ..self.tool_context.clone() })
     }
 
     /// Notes that outside content (a tool result, a code cell's output) entered the run's
