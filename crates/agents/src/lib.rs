@@ -2,7 +2,8 @@
 //! the world only through its [`Agent`] handle on the kernel.
 //!
 //! Owns: the [`Strategy`] trait, the strategies ([`ReAct`], with code actions CodeAct and its
-//! action library, also by name as [`CodeAct`]; [`ChainOfThought`], [`SelfConsistency`],
+//! action library, also by name as [`CodeAct`]; [`HiAgent`], ReAct with subgoal-chunked working
+//! memory; [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
 //! [`ProgramConsistency`]), what they share about final answers ([`extract_answer`],
 //! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
@@ -16,6 +17,7 @@
 mod answer;
 mod codeact;
 mod cot;
+mod hiagent;
 mod iot;
 mod memory;
 mod pal;
@@ -27,6 +29,7 @@ mod toolchain;
 pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
 pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
+pub use hiagent::HiAgent;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use pal::ProgramAided;
 pub use pal_sc::ProgramConsistency;
@@ -83,7 +86,7 @@ pub enum AgentError {
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] = &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc"];
+pub const STRATEGIES: &[&str] = &["react", "codeact", "hiagent", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc"];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -101,6 +104,12 @@ pub trait Strategy: Send + Sync {
     /// besides the run's own: none, unless the strategy says more.
     fn roles(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// Whether it keeps its working memory through the kernel's memory syscalls, so that its runs
+    /// need the kernel's sentence encoder: no, unless the strategy says so.
+    fn uses_memory(&self) -> bool {
+        false
     }
 
     /// Works on the agent's task until it has an answer.
@@ -129,6 +138,7 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
     Ok(match (base, count) {
         ("react", None) => Box::new(ReAct),
         ("codeact", None) => Box::new(CodeAct),
+        ("hiagent", None) => Box::new(HiAgent),
         ("pal", None) => Box::new(ProgramAided),
         ("pal-sc", samples) => Box::new(samples.map_or_else(ProgramConsistency::default, |samples| ProgramConsistency { samples })),
         ("cot", None) => Box::new(ChainOfThought),

@@ -4,12 +4,13 @@
 //! into memory ([`learn`]).
 //!
 //! Merging after Mem0 (Chhikara et al., 2025, "Mem0: Building Production-Ready AI Agents with
-//! Scalable Long-Term Memory"): the model first lists the facts of the exchange worth keeping;
-//! each is compared with the closest items memory already holds, and the model decides, for each,
-//! ADD (a new fact), UPDATE (a held item, with the merged text: the old one is superseded, not
-//! overwritten), DELETE (a held item the exchange contradicts) or NONE. When memory holds
-//! nothing close, the facts are added without asking. Every recall, model call and write is a
-//! journaled syscall, so a resumed run is briefed and learns exactly as it did the first time.
+//! Scalable Long-Term Memory"): the model first lists the facts about the person that their task
+//! states (a fact naming something they never said is dropped); each is compared with the closest
+//! items memory already holds, and when one is close enough to be about the same thing, the model
+//! decides ADD (a new fact), UPDATE (a held item, with the new text: the old one is superseded,
+//! not overwritten), DELETE (a held item the fact shows untrue) or NONE; a fact close to nothing
+//! held is added without asking. Every recall, model call and write is a journaled syscall, so a
+//! resumed run is briefed and learns exactly as it did the first time.
 
 use crate::AgentError;
 use agentos_core::{ChatRequest, Message, Recalled, Sampling};

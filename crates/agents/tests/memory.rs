@@ -6,7 +6,7 @@
 
 use agentos_agents::{drive, ChainOfThought};
 use agentos_core::{MemoryItem, StepKind};
-use agentos_kernel::{Capabilities, Ending, Kernel, RunSpec, Storage};
+use agentos_kernel::{Ending, Kernel, RunSpec, Storage};
 use agentos_memory::SentenceEncoder;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -28,20 +28,8 @@ impl Setup {
     async fn run(&self, name: &str, task: &str, script: Value) -> String {
         let path = self.dir.path().join(format!("{name}.json"));
         std::fs::write(&path, script.to_string()).unwrap();
-        let spec = RunSpec {
-            task: task.into(),
-            strategy: "cot".into(),
-            model: format!("scripted:{}", path.display()),
-            max_steps: 3,
-            capabilities: Capabilities::default(),
-            budget: Default::default(),
-            priority: 0,
-            temperature: None,
-            roles: Default::default(),
-            actions: Default::default(),
-            library: false,
-            memory_scopes: vec!["person:ann".into()],
-        };
+        let spec =
+            RunSpec { memory_scopes: vec!["person:ann".into()], ..RunSpec::new(task, "cot", format!("scripted:{}", path.display())) };
         let agent = self.kernel.start(spec).await.unwrap();
         let ending = drive(&self.kernel, &agent, &ChainOfThought).await.unwrap();
         assert!(matches!(ending, Ending::Finished(_)), "{ending:?}");

@@ -68,18 +68,10 @@ impl Setup {
         let path = self.dir.path().join(format!("{name}.json"));
         std::fs::write(&path, script.to_string()).unwrap();
         RunSpec {
-            task: task.into(),
-            strategy: "react".into(),
-            model: format!("scripted:{}", path.display()),
             max_steps: 5,
             capabilities: Capabilities { tools: ["transfer_funds", "recall"].map(String::from).into(), ..Default::default() },
-            budget: Default::default(),
-            priority: 0,
-            temperature: None,
-            roles: Default::default(),
-            actions: Default::default(),
-            library: false,
             memory_scopes: vec!["person:cfo".into()],
+            ..RunSpec::new(task, "react", format!("scripted:{}", path.display()))
         }
     }
 }

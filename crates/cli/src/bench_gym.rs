@@ -145,7 +145,11 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
         models::ensure_installed(uri)?;
     }
     let checks = Arc::new(AnswerChecks::default());
-    let kernel = kernel_builder(config, db)?.allow_unsafe_sandbox(args.unsafe_sandbox).tool(checks.clone()).build()?;
+    let mut builder = kernel_builder(config, db)?.allow_unsafe_sandbox(args.unsafe_sandbox).tool(checks.clone());
+    if chosen.iter().any(|s| s.uses_memory()) {
+        builder = builder.encoder(models::load_encoder()?);
+    }
+    let kernel = builder.build()?;
     for uri in std::iter::once(&model).chain(args.roles.iter().map(|(_, uri)| uri)) {
         kernel.model(uri)?;
     }

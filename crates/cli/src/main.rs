@@ -7,6 +7,7 @@ mod actions;
 mod bench;
 mod bench_gym;
 mod bench_local;
+mod bench_memory;
 mod bench_sandbox;
 mod config;
 mod export;
@@ -161,6 +162,11 @@ enum BenchCommand {
     /// Markdown, CSV, JSON and an SVG chart. Interrupted, the same command resumes it.
     #[command(after_help = bench_gym::HELP)]
     Gym(bench_gym::GymArgs),
+    /// Answering questions about earlier sessions with memory (each turn remembered, the closest
+    /// recalled) against the whole history in the prompt: accuracy, recall@k, prompt tokens and
+    /// latency per question, on multi-session tasks built from GSM8K.
+    #[command(after_help = "Example:\n  agentos bench memory --conversations 2 --problems 5 --sessions 4 -k 8")]
+    Memory(bench_memory::MemoryArgs),
     /// The start-up time of a confined Python sandbox and the round trip of a trivial execution,
     /// side by side with a plain `python3 -c pass`.
     #[command(after_help = "Example:\n  agentos bench sandbox --samples 20")]
@@ -178,7 +184,8 @@ struct RunArgs {
     /// The model URI (`agentos models` lists the forms).
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
-    /// How the agent decides: react (default; tools), codeact (acts in Python), cot (chain of
+    /// How the agent decides: react (default; tools), codeact (acts in Python), hiagent (react
+    /// with working memory chunked by subgoals), cot (chain of
     /// thought), sc[:N] (self-consistency over N samples, 5), aiot (Iteration of Thought, the
     /// model decides when to stop), giot[:N] (N iterations, 3), toolchain[:K] (ToolChain*, A* over
     /// tool calls, K candidates per expansion, 2), pal (a program computes the answer), pal-sc[:N]
@@ -286,6 +293,7 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
         Command::Bench(BenchCommand::Local(args)) => tokio::task::spawn_blocking(move || bench_local::local(args)).await?,
         Command::Bench(BenchCommand::Gym(args)) => bench_gym::gym(&config, &db, &origins, args).await,
         Command::Bench(BenchCommand::Sandbox(args)) => bench_sandbox::sandbox(args).await,
+        Command::Bench(BenchCommand::Memory(args)) => bench_memory::memory(&config, &db, &origins, args).await,
         Command::Actions(command) => actions::run(&db, command).await,
         Command::Memory(command) => memory::run(&db, command).await,
         Command::Export(args) => export::export(&db, args),

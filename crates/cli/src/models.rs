@@ -136,17 +136,24 @@ pub fn ensure_encoder() -> Result<PathBuf> {
 }
 
 /// The sentence encoder a run needs, loaded (and pulled first, once, if missing): `None` for a run
-/// that uses no memory (neither a memory tool nor a long-term scope).
+/// that uses no memory (no memory tool, no long-term scope, a strategy that keeps none).
 pub fn encoder_for(spec: &RunSpec) -> Result<Option<Arc<dyn Embedder>>> {
-    let uses_memory = !spec.memory_scopes.is_empty() || spec.capabilities.tools.iter().any(|t| MEMORY_TOOLS.contains(&t.as_str()));
+    let uses_memory = !spec.memory_scopes.is_empty()
+        || spec.capabilities.tools.iter().any(|t| MEMORY_TOOLS.contains(&t.as_str()))
+        || agentos_agents::strategy(&spec.strategy).is_ok_and(|s| s.uses_memory());
     if !uses_memory {
         return Ok(None);
     }
+    load_encoder().map(Some)
+}
+
+/// The sentence encoder, loaded (and pulled first, once, if missing).
+pub fn load_encoder() -> Result<Arc<dyn Embedder>> {
     let path = ensure_encoder()?;
     let started = Instant::now();
     let encoder = SentenceEncoder::load(&path)?;
     eprintln!("loaded the sentence encoder {EMBEDDING_MODEL} in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(Some(Arc::new(encoder)))
+    Ok(Arc::new(encoder))
 }
 
 fn ensure(model: &KnownModel) -> Result<()> {

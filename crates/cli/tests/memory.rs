@@ -120,3 +120,24 @@ async fn with_the_local_model_a_second_run_knows_what_the_first_exchange_taught(
     let answer = printed.lines().find_map(|l| l.strip_prefix("answer: ")).unwrap_or_default().to_lowercase();
     assert!(out.status.success() && answer.contains("mango"), "{printed}");
 }
+
+#[tokio::test]
+async fn bench_memory_compares_recalled_turns_with_the_whole_history() {
+    let home = tempfile::tempdir().unwrap();
+    let model = script(home.path(), "answers.json", json!([{ "content": "Answer: 0" }]));
+    let out = output(agentos_with_memory(
+        home.path(),
+        &["bench", "memory", "--model", &model, "--conversations", "1", "--problems", "2", "--sessions", "2", "-k", "3"],
+    ))
+    .await;
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("2 questions over 1 conversations of 2 sessions"), "{printed}");
+    let memory = printed.lines().find(|l| l.starts_with("| memory (recalled turns) | 0/2 (0 %) |")).unwrap_or_else(|| panic!("{printed}"));
+    assert!(memory.contains("% (k = 3)"), "{memory}");
+    assert!(printed.lines().any(|l| l.starts_with("| whole history | 0/2 (0 %) | all turns |")), "{printed}");
+    // One ingest run and two runs per question, journaled like any other.
+    let runs = text(&output(agentos(home.path(), &["runs", "list", "--json"])).await);
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 5, "{runs}");
+}

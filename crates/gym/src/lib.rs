@@ -7,9 +7,11 @@
 //! [`Feedback`] (an observation, a reward, whether the episode is done, and details). The
 //! environments here are over the real task sets in `../shared/data` ([`data_dir`]):
 //! [`game24`] (Game of 24), [`crosswords`] (5×5 mini crosswords, scored as in Tree of Thoughts),
-//! [`gsm8k`] (grade-school math with the calculator offered) and [`dataqa`] (related questions
-//! over the data's own tables, answered with code, for the action library). Their episodes are one answer
-//! long, so each is a [`TaskSet`] of [`Task`]s.
+//! [`gsm8k`] (grade-school math with the calculator offered), [`gsm8k_chain`] (three GSM8K
+//! problems in one episode: long horizons, for working memory) and [`dataqa`] (related questions
+//! over the data's own tables, answered with code, for the action library). Their episodes are one
+//! answer long, so each is a [`TaskSet`] of [`Task`]s. [`sessions`] builds multi-session memory
+//! tasks from the GSM8K file for `agentos bench memory`.
 //!
 //! A [`Benchmark`] runs strategies on an environment's tasks with one model: each episode is one
 //! kernel run (its journal, usage and scheduling are the kernel's), episodes run concurrently,
@@ -28,7 +30,9 @@ pub mod dataqa;
 pub mod feedback;
 pub mod game24;
 pub mod gsm8k;
+pub mod gsm8k_chain;
 mod runner;
+pub mod sessions;
 mod summary;
 
 pub use runner::{select_tasks, Benchmark, BenchmarkSpec, Outcome, Progress};
@@ -45,7 +49,7 @@ use thiserror::Error;
 pub const DATA_VAR: &str = "AGENTOS_DATA";
 
 /// The names of the environments [`environment`] loads.
-pub const ENVIRONMENTS: &[&str] = &["game24", "crosswords", "gsm8k", "dataqa"];
+pub const ENVIRONMENTS: &[&str] = &["game24", "crosswords", "gsm8k", "gsm8k-chain", "dataqa"];
 
 /// Why the gym could not do what was asked.
 #[derive(Debug, Error)]
@@ -297,6 +301,7 @@ pub fn environment(name: &str, data: &Path) -> Result<Box<dyn Environment>, GymE
         "game24" => Box::new(game24::load(data)?),
         "crosswords" => Box::new(crosswords::load(data)?),
         "gsm8k" => Box::new(gsm8k::load(data)?),
+        "gsm8k-chain" => Box::new(gsm8k_chain::load(data)?),
         "dataqa" => Box::new(dataqa::load(data)?),
         other => return Err(GymError::UnknownEnvironment(other.to_string())),
     })
@@ -345,12 +350,12 @@ mod tests {
     #[test]
     fn environments_load_by_name_and_an_unknown_name_lists_the_known_ones() {
         let data = data_dir().unwrap();
-        for (name, count) in [("game24", 1262), ("crosswords", 136), ("gsm8k", 1000), ("dataqa", 20)] {
+        for (name, count) in [("game24", 1262), ("crosswords", 136), ("gsm8k", 1000), ("gsm8k-chain", 333), ("dataqa", 20)] {
             let env = environment(name, &data).unwrap();
             assert_eq!((env.name(), env.task_ids().len()), (name, count));
         }
         let err = environment("chess", &data).err().unwrap().to_string();
-        assert_eq!(err, "unknown environment `chess`; the environments are: game24, crosswords, gsm8k, dataqa");
+        assert_eq!(err, "unknown environment `chess`; the environments are: game24, crosswords, gsm8k, gsm8k-chain, dataqa");
         let err = data_dir_from(Some("/nonexistent".into())).unwrap_err().to_string();
         assert_eq!(
             err,

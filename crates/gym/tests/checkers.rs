@@ -205,3 +205,23 @@ fn dataqa_answers_are_computed_from_the_files_and_checked_exactly_or_to_their_ro
     assert_eq!((feedback.reward, feedback.observation.as_str()), (0.0, "wrong: no number found in the answer"));
     assert!(!env.gives_feedback());
 }
+
+#[test]
+fn gsm8k_chain_needs_every_answer_right_in_order() {
+    let chains = agentos_gym::gsm8k_chain::load(&data_dir().unwrap()).unwrap();
+    let chain = &chains.tasks()[0];
+    let expected: Vec<String> = chain.problems.iter().map(|p| agentos_tools::arithmetic::format(&p.answer)).collect();
+    assert_eq!(chain.id(), chain.problems.iter().map(|p| p.id.clone()).collect::<Vec<_>>().join("+"));
+    let observation = chain.observation();
+    assert!(observation.text.contains("Problem 3: ") && observation.text.contains("Answers: <number 1>; <number 2>; <number 3>"));
+    assert_eq!(observation.tools, ["calculator"]);
+    let right = chain.check(&format!("Work...\nAnswers: {}; ${}; {}.", expected[0], expected[1], expected[2]));
+    assert_eq!((right.reward, right.observation.as_str()), (1.0, "right: every answer"));
+    let swapped = chain.check(&format!("Answers: {}; {}; {}", expected[1], expected[0], expected[2]));
+    assert_eq!(swapped.reward, 0.0);
+    assert_eq!(swapped.info["right"], serde_json::json!([expected[0] == expected[1], expected[0] == expected[1], true]));
+    let missing = chain.check(&format!("The answers are {}", expected.join(", ")));
+    assert!(missing.reward == 0.0 && missing.observation.contains("no `Answers:` line"), "{}", missing.observation);
+    let short = chain.check(&format!("Answers: {}; {}", expected[0], expected[1]));
+    assert!(short.reward == 0.0 && short.observation.contains("2 of 3 right"), "{}", short.observation);
+}

@@ -153,6 +153,34 @@ pub struct RunSpec {
     pub memory_scopes: Vec<String>,
 }
 
+impl RunSpec {
+    /// A run of `strategy` on `model` for `task`: 10 steps, no capabilities, no budget, priority
+    /// 0, the model's temperature, no roles, JSON actions, the action library joined, no
+    /// long-term memory. Change what differs with struct update syntax.
+    ///
+    /// ```
+    /// use agentos_kernel::RunSpec;
+    /// let spec = RunSpec { max_steps: 3, ..RunSpec::new("What is 2+2?", "cot", "scripted:answers.json") };
+    /// assert_eq!((spec.max_steps, spec.capabilities.tools.len()), (3, 0));
+    /// ```
+    pub fn new(task: impl Into<String>, strategy: impl Into<String>, model: impl Into<String>) -> Self {
+        RunSpec {
+            task: task.into(),
+            strategy: strategy.into(),
+            model: model.into(),
+            max_steps: 10,
+            capabilities: Capabilities::default(),
+            budget: Budget::default(),
+            priority: 0,
+            temperature: None,
+            roles: BTreeMap::new(),
+            actions: ActionMode::Json,
+            library: true,
+            memory_scopes: Vec::new(),
+        }
+    }
+}
+
 /// [`RunSpec::library`] of a run stored before the setting existed: it joined the library.
 fn joins_library() -> bool {
     true

@@ -43,7 +43,7 @@ const DEFAULT_K: usize = 5;
 pub(crate) fn tool_spec(name: &str) -> Option<ToolSpec> {
     let (description, parameters) = match name {
         "remember" => (
-            "Keep a fact for later: in this run's working memory, and in the long-term memory the run was given (e.g. the person's). One fact per call.",
+            "Keep a fact for later: in the long-term memory this run was given (e.g. the person's), else in this run's working memory. One fact per call.",
             json!({"type": "object", "properties": {"text": {"type": "string", "description": "the fact, in one or two sentences"}}, "required": ["text"]}),
         ),
         "recall" => (

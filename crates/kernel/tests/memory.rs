@@ -55,18 +55,9 @@ fn setup() -> Setup {
 /// A run spec granting `tools` and the memory `scopes`; its model is never called.
 fn spec(s: &Setup, tools: &[&str], scopes: &[&str]) -> RunSpec {
     RunSpec {
-        task: "remember things".into(),
-        strategy: "test".into(),
-        model: format!("scripted:{}", s.dir.path().join("model.json").display()),
-        max_steps: 5,
         capabilities: Capabilities { tools: tools.iter().map(|t| t.to_string()).collect(), ..Default::default() },
-        budget: Default::default(),
-        priority: 0,
-        temperature: None,
-        roles: Default::default(),
-        actions: Default::default(),
-        library: false,
         memory_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        ..RunSpec::new("remember things", "test", format!("scripted:{}", s.dir.path().join("model.json").display()))
     }
 }
 
