@@ -101,6 +101,7 @@ impl Setup {
             actions: ActionMode::Code,
             library: true,
             memory_scopes: Vec::new(),
+            profile: None,
         }
     }
 

@@ -82,6 +82,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         actions: Default::default(),
         library: true,
         memory_scopes: Vec::new(),
+        profile: None,
     }
 }
 

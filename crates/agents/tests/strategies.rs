@@ -112,6 +112,7 @@ impl Setup {
             actions: Default::default(),
             library: true,
             memory_scopes: Vec::new(),
+            profile: None,
         }
     }
 

@@ -151,6 +151,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         actions: Default::default(),
         library: true,
         memory_scopes: Vec::new(),
+        profile: None,
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

@@ -225,6 +225,10 @@ struct RunArgs {
     /// `agentos memory` lists what is kept.
     #[arg(long = "memory-scope", value_name = "SCOPE", value_parser = validate::memory_scope)]
     memory_scopes: Vec<String>,
+    /// Whose profile the model is told (their preferences in their own words, set with `agentos
+    /// memory profile NAME --set TEXT`): it is added to the system message of every model call.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
     /// Sampling temperature of the model calls, from 0 to 2: 0 decides greedily (reproducible),
@@ -279,7 +283,11 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
     let config = Config::load()?;
     let db = origins.pick("db", cli.db, config.db.clone()).unwrap_or_else(|| Setting::default(Config::default_db()));
     // Commands that only read the database, or carry on what it holds, must not create one.
-    if matches!(cli.command, Command::Runs(_) | Command::Actions(_) | Command::Memory(_) | Command::Export(_) | Command::Resume { .. }) {
+    let reads_only = match &cli.command {
+        Command::Memory(command) => !command.writes_new(),
+        command => matches!(command, Command::Runs(_) | Command::Actions(_) | Command::Export(_) | Command::Resume { .. }),
+    };
+    if reads_only {
         validate::existing_db(&db)?;
     }
     let db = db.value;
@@ -364,6 +372,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
     // The task, then every other argument, all checked before a model is downloaded or loaded.
     let task = task::read(args.task.clone(), args.task_file.as_deref())?;
     let plan = validate::run(config, origins, &args, &task)?;
+    let profile = args.profile.as_deref().map(|name| validate::profile(db, name)).transpose()?;
     models::ensure_installed(&plan.model)?;
     let spec = RunSpec {
         task,
@@ -384,6 +393,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         actions: plan.actions,
         library: !args.no_library,
         memory_scopes: plan.memory_scopes,
+        profile,
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox, models::encoder_for(&spec)?)?;

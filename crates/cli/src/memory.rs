@@ -42,6 +42,19 @@ pub enum MemoryCommand {
         /// The item's id (see `agentos memory list`).
         id: String,
     },
+    /// A person's profile: their preferences in their own words, which `agentos run --profile
+    /// NAME` adds to the system message of every model call of the run (after Janus). Shows it,
+    /// or with --set replaces it (the old one is kept, superseded).
+    #[command(
+        after_help = "Examples:\n  agentos memory profile sam --set \"I am vegetarian. Keep answers short. Use metric units.\"\n  agentos memory profile sam\n  agentos run \"Plan my dinner\" --profile sam"
+    )]
+    Profile {
+        /// The person's name (the profile is kept in person:<name>).
+        name: String,
+        /// The new profile.
+        #[arg(long, value_name = "TEXT")]
+        set: Option<String>,
+    },
     /// Writes the items as JSON lines (one item per line, provenance included) to standard
     /// output or a file.
     #[command(
@@ -58,6 +71,14 @@ pub enum MemoryCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
     },
+}
+
+impl MemoryCommand {
+    /// Whether it may write into a database that does not exist yet (setting a profile does; the
+    /// others read or change what is there).
+    pub fn writes_new(&self) -> bool {
+        matches!(self, MemoryCommand::Profile { set: Some(_), .. })
+    }
 }
 
 /// Reads a scope argument.
@@ -100,6 +121,19 @@ pub async fn run(db: &Path, command: MemoryCommand) -> Result<i32> {
                 bail!("no memory item `{id}`; `agentos memory list` shows the ones there are");
             }
             println!("forgot {id}");
+            Ok(0)
+        }
+        MemoryCommand::Profile { name, set: None } => {
+            let Some(profile) = storage.profile(&name)? else {
+                bail!("{name} has no profile; set one with `agentos memory profile {name} --set \"<their preferences>\"`")
+            };
+            println!("{}\n\n(set at {}, item {})", profile.text, profile.created_at, profile.id);
+            Ok(0)
+        }
+        MemoryCommand::Profile { name, set: Some(text) } => {
+            let encoder = crate::models::load_encoder()?;
+            let item = storage.set_profile(&name, &text, encoder.as_ref()).await?;
+            println!("set the profile of {name} ({}); `agentos run --profile {name}` uses it", item.id);
             Ok(0)
         }
         MemoryCommand::Export { scope, history, out } => {

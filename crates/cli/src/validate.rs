@@ -199,6 +199,18 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     })
 }
 
+/// The profile `--profile NAME` names, read from the database `db`; refused, saying how to set
+/// one, when the person has none.
+pub fn profile(db: &Path, name: &str) -> Result<String> {
+    agentos_memory::Scope::parse(&format!("person:{name}")).map_err(|e| anyhow!("--profile {name}: {e}"))?;
+    match agentos_kernel::Storage::open(db)?.profile(name)? {
+        Some(profile) => Ok(profile.text),
+        None => {
+            bail!("--profile {name}: {name} has no profile; set one with `agentos memory profile {name} --set \"<their preferences>\"`")
+        }
+    }
+}
+
 /// Reads `--memory-scope`: `person:<name>` or `agent:<name>` (a run's own working memory needs
 /// no grant).
 pub fn memory_scope(text: &str) -> Result<String, String> {

@@ -141,3 +141,36 @@ async fn bench_memory_compares_recalled_turns_with_the_whole_history() {
     let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 5, "{runs}");
 }
+
+#[tokio::test]
+async fn a_profile_is_set_by_the_person_and_told_in_the_system_message_of_their_runs() {
+    let home = tempfile::tempdir().unwrap();
+    for profile in ["I eat no meat.", "I am vegetarian. Keep answers short."] {
+        let out = output(agentos_with_memory(home.path(), &["memory", "profile", "dana", "--set", profile])).await;
+        assert!(out.status.success() && text(&out).contains("set the profile of dana"), "{}", text(&out));
+    }
+    let out = output(agentos(home.path(), &["memory", "profile", "eve"])).await;
+    assert!(
+        !out.status.success() && text(&out).contains("eve has no profile; set one with `agentos memory profile eve --set"),
+        "{}",
+        text(&out)
+    );
+    let shown = text(&output(agentos(home.path(), &["memory", "profile", "dana"])).await);
+    assert!(shown.starts_with("I am vegetarian. Keep answers short."), "{shown}");
+    let history = text(&output(agentos(home.path(), &["memory", "list", "--history", "--scope", "person:dana"])).await);
+    assert!(history.contains("trusted from profile (superseded)  I eat no meat."), "{history}");
+
+    let model = script(home.path(), "dinner.json", json!([{ "content": "Lentil curry." }]));
+    let out =
+        output(agentos(home.path(), &["run", "Plan my dinner.", "--model", &model, "--profile", "dana", "--tools", "calculator"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_str(&text(&output(agentos(home.path(), &["runs", "list", "--json"])).await)).unwrap();
+    let run = list[0]["id"].as_str().unwrap().to_string();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&output(agentos(home.path(), &["runs", "show", &run, "--json"])).await.stdout).unwrap();
+    let system = shown["steps"][0]["request"]["messages"][0].to_string();
+    assert!(system.contains("About the person you are helping, in their own words: I am vegetarian. Keep answers short."), "{system}");
+
+    let out = output(agentos(home.path(), &["run", "hi", "--model", &model, "--profile", "nobody"])).await;
+    assert!(!out.status.success() && text(&out).contains("--profile nobody: nobody has no profile"), "{}", text(&out));
+}

@@ -403,6 +403,7 @@ async fn episode(
                 actions: if code { ActionMode::Code } else { ActionMode::Json },
                 library: shared.spec.library,
                 memory_scopes: Vec::new(),
+                profile: None,
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {

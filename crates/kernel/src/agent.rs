@@ -12,7 +12,9 @@ use crate::code::CodeState;
 use crate::error::KernelError;
 use crate::tools::ToolContext;
 use crate::{KernelInner, RunSpec};
-use agentos_core::{ChatRequest, ChatResponse, Event, MemoryOp, ModelEvent, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage};
+use agentos_core::{
+    ChatRequest, ChatResponse, Event, MemoryOp, Message, ModelEvent, Role, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage,
+};
 use agentos_llm::{LanguageModel, ModelCapabilities};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -201,6 +203,19 @@ impl Agent {
         Ok(())
     }
 
+    /// `request` with the person's profile ([`RunSpec::profile`]) at the end of its system
+    /// message (one is added first when it has none), after Janus (Lee et al., 2024: a person's
+    /// values stated in the system message steer the model's answers to them).
+    fn with_profile(&self, mut request: ChatRequest) -> ChatRequest {
+        let Some(profile) = &self.spec.profile else { return request };
+        let note = format!("About the person you are helping, in their own words: {profile}");
+        match request.messages.first_mut() {
+            Some(first) if first.role == Role::System => *first = Message::system(format!("{}\n\n{note}", first.content())),
+            _ => request.messages.insert(0, Message::system(note)),
+        }
+        request
+    }
+
     /// Keeps a journaled model request as a base for the next ones (the last few suffice).
     fn remember_request(&self, seq: u64, request: Arc<ChatRequest>) {
         let mut requests = self.requests.lock().unwrap();
@@ -246,6 +261,7 @@ impl Agent {
 
     /// One model call on `model`, named `uri` in the journal.
     async fn call_model(&self, uri: &str, model: &Arc<dyn LanguageModel>, request: ChatRequest) -> Result<ChatResponse, KernelError> {
+        let request = self.with_profile(request);
         let seq = self.begin()?;
         if let Some(StepKind::Model { request, response }) = self.replay(seq, Asked::Model(&request))? {
             self.remember_request(seq, Arc::new(request));

@@ -151,6 +151,11 @@ pub struct RunSpec {
     /// model's `remember` tool keeps facts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub memory_scopes: Vec<String>,
+    /// The person's profile, their preferences in their own words (`--profile NAME` reads it from
+    /// memory when the run starts): the kernel adds it to the system message of every model call
+    /// of the run. Stored with the run, so a resumed run sees the profile it started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl RunSpec {
@@ -177,6 +182,7 @@ impl RunSpec {
             actions: ActionMode::Json,
             library: true,
             memory_scopes: Vec::new(),
+            profile: None,
         }
     }
 }

@@ -36,6 +36,9 @@ use std::time::Instant;
 /// The model-facing memory tools; a run that is granted one sees it like any tool.
 pub const MEMORY_TOOLS: [&str; 2] = ["remember", "recall"];
 
+/// The source of a person's profile items.
+const PROFILE_SOURCE: &str = "profile";
+
 /// How many items the `recall` tool returns when the model does not say.
 const DEFAULT_K: usize = 5;
 
@@ -386,6 +389,45 @@ impl Storage {
     /// Memory item `id`, current or superseded.
     pub fn memory(&self, id: &str) -> Result<Option<MemoryItem>, StorageError> {
         self.read(|conn| store::get(conn, id))
+    }
+
+    /// The person's current profile (see [`RunSpec::profile`](crate::RunSpec::profile)): the
+    /// newest current item of `person:<person>` written as a profile.
+    pub fn profile(&self, person: &str) -> Result<Option<MemoryItem>, StorageError> {
+        let scope = Scope::Person(person.to_string()).to_string();
+        Ok(self.memories(Some(&scope), false)?.into_iter().rev().find(|item| item.source == PROFILE_SOURCE))
+    }
+
+    /// Sets the person's profile to `text`, their preferences in their own words (trusted): the
+    /// profile before it is superseded, not overwritten. Written by the person outside any run
+    /// (`agentos memory profile NAME --set TEXT`), so it is not journaled.
+    pub async fn set_profile(&self, person: &str, text: &str, encoder: &dyn Embedder) -> Result<MemoryItem, KernelError> {
+        let scope = Scope::parse(&format!("person:{person}"))?.to_string();
+        store::check_text("text", text)?;
+        let previous = self.profile(person)?;
+        let item = MemoryItem {
+            id: format!("{}.profile", agentos_core::RunId::new()),
+            scope,
+            text: text.to_string(),
+            trust: Trust::Trusted,
+            source: PROFILE_SOURCE.to_string(),
+            run: String::new(),
+            agent: "person".to_string(),
+            created_at: crate::storage::now(),
+            superseded_at: None,
+            superseded_by: None,
+        };
+        let embedding = encoder.embed(&[text]).pop().unwrap_or_default();
+        let (new, name) = (item.clone(), encoder.name().to_string());
+        self.write_with(move |conn| {
+            let new = NewItem { item: &new, encoder: &name, embedding: &embedding };
+            match &previous {
+                Some(old) => store::supersede(conn, &old.id, &new).map(drop),
+                None => store::insert(conn, &new).map(drop),
+            }
+        })
+        .await?;
+        Ok(item)
     }
 
     /// Deletes memory item `id` and the versions it superseded, outside any run (the person's
