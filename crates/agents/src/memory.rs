@@ -161,9 +161,9 @@ fn grounded(fact: &str, said: &str) -> bool {
         .all(|w| said.contains(&w.to_lowercase()))
 }
 
-/// Whether `text` is a fact memory takes: not blank, within the item size limit.
+/// Whether `text` is a fact memory takes (not blank, within the item size limit).
 fn fits(text: &str) -> bool {
-    !text.trim().is_empty() && text.len() <= agentos_kernel::MAX_MEMORY_TEXT
+    agentos_kernel::check_memory_text("text", text).is_ok()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::validate::Origins;
 use crate::{kernel_builder, model_uri, models};
 use agentos_core::{ChatRequest, Message, Sampling};
-use agentos_gym::sessions::{conversations, Conversation, Question};
+use agentos_gym::sessions::{conversations, Question};
 use agentos_kernel::{Agent, Ending, Kernel, RunSpec};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -95,15 +95,18 @@ pub async fn memory(config: &Config, db: &Path, origins: &Origins, args: MemoryA
     for (c, conversation) in chosen.iter().enumerate() {
         let scope = format!("person:bench-memory-{}-{c}", agentos_core::RunId::new());
         let ingest = start(&kernel, &model, "ingest the sessions", &scope).await?;
-        for turn in &conversation.turns {
-            ingest.remember(&scope, &format!("[session {}] {}", turn.session, turn.text), "person").await?;
+        // Which turn each remembered item is, by its id.
+        let mut turn_of = std::collections::HashMap::new();
+        for (index, turn) in conversation.turns.iter().enumerate() {
+            let item = ingest.remember(&scope, &format!("[session {}] {}", turn.session, turn.text), "person").await?;
+            turn_of.insert(item.id, index);
         }
         kernel.finish(&ingest, Ending::Finished(format!("{} turns", conversation.turns.len()))).await?;
         for question in &conversation.questions {
             let agent = start(&kernel, &model, &question.text, &scope).await?;
             let started = Instant::now();
             let found = agent.recall(&[&scope], &question.text, args.k, false).await?;
-            let ids: Vec<usize> = found.iter().filter_map(|r| turn_index(conversation, &r.item.text)).collect();
+            let ids: Vec<usize> = found.iter().filter_map(|r| turn_of.get(&r.item.id).copied()).collect();
             let mut told: Vec<usize> = ids.clone();
             told.sort_unstable();
             let told: Vec<&str> = told.iter().map(|&i| conversation.turns[i].text.as_str()).collect();
@@ -122,12 +125,6 @@ pub async fn memory(config: &Config, db: &Path, origins: &Origins, args: MemoryA
     println!("{}", memory.row("memory (recalled turns)", Some(args.k)));
     println!("{}", full.row("whole history", None));
     Ok(0)
-}
-
-/// The index of the turn `text` (as remembered, with its session) is.
-fn turn_index(conversation: &Conversation, text: &str) -> Option<usize> {
-    let said = text.split_once("] ").map_or(text, |(_, said)| said);
-    conversation.turns.iter().position(|t| t.text == said)
 }
 
 /// A run for one question (or the ingest), granted the conversation's scope.

@@ -30,7 +30,7 @@ mod tools;
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
 pub use actions::{ActionRecord, ActionUse};
 pub use agent::Agent;
-pub use agentos_memory::store::MAX_TEXT as MAX_MEMORY_TEXT;
+pub use agentos_memory::store::{check_text as check_memory_text, MAX_TEXT as MAX_MEMORY_TEXT};
 pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
 pub use context::{Interruption, Limits, Snapshot};
 pub use error::KernelError;
