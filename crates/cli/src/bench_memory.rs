@@ -6,7 +6,7 @@
 //! syscall of a kernel run, journaled like any other.
 
 use crate::config::Config;
-use crate::validate::Origins;
+use crate::validate::{self, Origins};
 use crate::{kernel_builder, model_uri, models};
 use agentos_core::{ChatRequest, Message, Sampling};
 use agentos_gym::sessions::{conversations, Question};
@@ -23,16 +23,16 @@ pub struct MemoryArgs {
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
     /// How many conversations.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = validate::at_least_one::<usize>)]
     conversations: usize,
     /// Problems (so questions) per conversation.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = validate::at_least_one::<usize>)]
     problems: usize,
     /// Sessions per conversation.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = validate::at_least_one::<usize>)]
     sessions: usize,
     /// Turns recalled per question.
-    #[arg(short, long, default_value_t = 8)]
+    #[arg(short, long, default_value_t = 8, value_parser = validate::at_least_one::<usize>)]
     k: usize,
     /// The first GSM8K row used (rows before it are skipped).
     #[arg(long, default_value_t = 0)]
@@ -76,9 +76,6 @@ impl Tally {
 
 /// Runs the benchmark and prints its table.
 pub async fn memory(config: &Config, db: &Path, origins: &Origins, args: MemoryArgs) -> Result<i32> {
-    if args.conversations == 0 || args.problems == 0 || args.sessions == 0 || args.k == 0 {
-        bail!("--conversations, --problems, --sessions and -k must each be at least 1");
-    }
     let data = match args.data {
         Some(dir) => dir,
         None => agentos_gym::data_dir()?,

@@ -128,8 +128,8 @@ pub fn ensure_installed(uri: &str) -> Result<()> {
 /// The sentence encoder's file: the zip `AGENTOS_EMBEDDING_MODEL` names, else the installed one,
 /// pulled (once, with a progress bar) when it is not installed.
 pub fn ensure_encoder() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("AGENTOS_EMBEDDING_MODEL").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(path));
+    if let Some(path) = agentos_models::encoder_override() {
+        return Ok(path);
     }
     ensure(known(EMBEDDING_MODEL)?)?;
     agentos_models::installed(EMBEDDING_MODEL).ok_or_else(|| anyhow::anyhow!("{EMBEDDING_MODEL} is still not installed after pulling it"))

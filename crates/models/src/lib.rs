@@ -19,7 +19,7 @@ mod pull;
 
 pub use catalogue::{known, Kind, KnownModel, Layout, Packages, CATALOGUE, DEFAULT_MODEL, EMBEDDING_MODEL, TEST_MODEL};
 pub use error::Error;
-pub use pull::{abandon, encoder_model, ensure, ensure_model, pull, test_model, tidy, Progress, PullOptions};
+pub use pull::{abandon, encoder_model, encoder_override, ensure, ensure_model, pull, test_model, tidy, Progress, PullOptions};
 
 use std::path::{Path, PathBuf};
 

@@ -95,10 +95,16 @@ pub fn test_model() -> Result<PathBuf, Error> {
 /// [`EMBEDDING_MODEL`](crate::EMBEDDING_MODEL) from the cache, pulled (once, checksum-verified)
 /// when missing.
 pub fn encoder_model() -> Result<PathBuf, Error> {
-    match std::env::var_os("AGENTOS_EMBEDDING_MODEL").filter(|p| !p.is_empty()) {
-        Some(path) => Ok(PathBuf::from(path)),
+    match encoder_override() {
+        Some(path) => Ok(path),
         None => ensure(crate::EMBEDDING_MODEL, &PullOptions::default(), |_| {}),
     }
+}
+
+/// The sentence encoder's file that `AGENTOS_EMBEDDING_MODEL` names, when it is set (and not
+/// empty): used instead of the cache's.
+pub fn encoder_override() -> Option<PathBuf> {
+    std::env::var_os("AGENTOS_EMBEDDING_MODEL").filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 /// The path of `model`: the installed file in `options.cache`, or else a fresh [`pull`]. When two
