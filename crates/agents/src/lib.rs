@@ -2,8 +2,9 @@
 //! the world only through its [`Agent`] handle on the kernel.
 //!
 //! Owns: the [`Strategy`] trait, the strategies ([`ReAct`], with code actions CodeAct and its
-//! action library, also by name as [`CodeAct`]; [`HiAgent`], ReAct with subgoal-chunked working
-//! memory; [`ChainOfThought`], [`SelfConsistency`],
+//! action library, also by name as [`CodeAct`], and with the working-memory policies of
+//! `--memory` (the plain window, HiAgent's subgoal chunks, Chain of Summarization);
+//! [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
 //! [`ProgramConsistency`]), what they share about final answers ([`extract_answer`],
 //! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
@@ -24,12 +25,13 @@ mod pal;
 mod pal_sc;
 mod react;
 mod sc;
+mod summary;
 mod toolchain;
+mod working;
 
 pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
 pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
-pub use hiagent::HiAgent;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use pal::ProgramAided;
 pub use pal_sc::ProgramConsistency;
@@ -38,7 +40,7 @@ pub use sc::SelfConsistency;
 pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
 
 use agentos_core::{ChatRequest, ChatResponse, Sampling};
-use agentos_kernel::{ActionMode, Agent, Ending, Kernel, KernelError};
+use agentos_kernel::{ActionMode, Agent, Ending, Kernel, KernelError, WorkingMemory};
 use async_trait::async_trait;
 use thiserror::Error;
 
@@ -83,10 +85,20 @@ pub enum AgentError {
         /// The strategies that support it, comma-separated.
         supported: String,
     },
+    /// The run asks for a working-memory policy the strategy cannot keep its context with.
+    #[error("the strategy `{strategy}` cannot keep `--memory {policy}`; the strategies that can: {supported}")]
+    UnsupportedMemory {
+        /// The strategy's name.
+        strategy: &'static str,
+        /// The policy the run asked for.
+        policy: WorkingMemory,
+        /// The strategies that support it, comma-separated.
+        supported: String,
+    },
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] = &["react", "codeact", "hiagent", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc"];
+pub const STRATEGIES: &[&str] = &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc"];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -106,10 +118,10 @@ pub trait Strategy: Send + Sync {
         &[]
     }
 
-    /// Whether it keeps its working memory through the kernel's memory syscalls, so that its runs
-    /// need the kernel's sentence encoder: no, unless the strategy says so.
-    fn uses_memory(&self) -> bool {
-        false
+    /// The working-memory policies ([`RunSpec::working_memory`](agentos_kernel::RunSpec::working_memory))
+    /// it can keep its context with: the plain window only, unless the strategy says more.
+    fn working_memories(&self) -> &'static [WorkingMemory] {
+        &[WorkingMemory::Window]
     }
 
     /// Works on the agent's task until it has an answer.
@@ -138,7 +150,6 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
     Ok(match (base, count) {
         ("react", None) => Box::new(ReAct),
         ("codeact", None) => Box::new(CodeAct),
-        ("hiagent", None) => Box::new(HiAgent),
         ("pal", None) => Box::new(ProgramAided),
         ("pal-sc", samples) => Box::new(samples.map_or_else(ProgramConsistency::default, |samples| ProgramConsistency { samples })),
         ("cot", None) => Box::new(ChainOfThought),
@@ -163,9 +174,32 @@ pub fn check_actions(strategy: &dyn Strategy, mode: ActionMode) -> Result<(), Ag
     if strategy.action_modes().contains(&mode) {
         return Ok(());
     }
-    let supported: Vec<&str> =
-        STRATEGIES.iter().copied().filter(|name| self::strategy(name).is_ok_and(|s| s.action_modes().contains(&mode))).collect();
-    Err(AgentError::UnsupportedActions { strategy: strategy.name(), mode, supported: supported.join(", ") })
+    let supported = strategies_that(|s| s.action_modes().contains(&mode));
+    Err(AgentError::UnsupportedActions { strategy: strategy.name(), mode, supported })
+}
+
+/// Whether `strategy` can keep its context with the working-memory policy `policy`; the error
+/// names the strategies that can.
+///
+/// ```
+/// use agentos_agents::{check_memory, strategy};
+/// use agentos_kernel::WorkingMemory;
+/// assert!(check_memory(strategy("react").unwrap().as_ref(), WorkingMemory::HiAgent).is_ok());
+/// let refused = check_memory(strategy("cot").unwrap().as_ref(), WorkingMemory::Summary).unwrap_err();
+/// assert!(refused.to_string().contains("--memory summary`; the strategies that can: react"), "{refused}");
+/// ```
+pub fn check_memory(strategy: &dyn Strategy, policy: WorkingMemory) -> Result<(), AgentError> {
+    if strategy.working_memories().contains(&policy) {
+        return Ok(());
+    }
+    let supported = strategies_that(|s| s.working_memories().contains(&policy));
+    Err(AgentError::UnsupportedMemory { strategy: strategy.name(), policy, supported })
+}
+
+/// The names of the strategies of [`STRATEGIES`] for which `can` holds, comma-separated.
+fn strategies_that(can: impl Fn(&dyn Strategy) -> bool) -> String {
+    let names: Vec<&str> = STRATEGIES.iter().copied().filter(|name| self::strategy(name).is_ok_and(|s| can(s.as_ref()))).collect();
+    names.join(", ")
 }
 
 /// Whether some strategy of `strategies` calls the model of `role`; the error names the roles
@@ -210,9 +244,11 @@ pub fn check_role(strategies: &[&dyn Strategy], role: &str) -> Result<(), AgentE
 }
 
 /// Runs `strategy` on `agent` to its end and records the ending. Returns how it ended. A run whose
-/// action mode the strategy cannot act in fails at once ([`check_actions`]).
+/// action mode the strategy cannot act in, or whose working memory it cannot keep, fails at once
+/// ([`check_actions`], [`check_memory`]).
 pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> Result<Ending, KernelError> {
-    let outcome = match check_actions(strategy, agent.spec().actions) {
+    let checked = check_actions(strategy, agent.spec().actions).and_then(|()| check_memory(strategy, agent.spec().working_memory));
+    let outcome = match checked {
         Ok(()) => with_memory(agent, strategy).await,
         Err(refused) => Err(refused),
     };

@@ -6,15 +6,18 @@
 //! With a model that does not, the agent uses the paper's text protocol: `Thought:`, `Action:`,
 //! `Action Input:`, then an `Observation:` written by the agent, until `Final Answer:`.
 //!
+//! With native tool calls, what the model sees of the earlier steps is the run's working-memory
+//! policy (`working.rs`): every step, HiAgent's subgoal chunks, or Chain of Summarization.
+//!
 //! With [`ActionMode::Code`] the actions are Python instead: that is CodeAct (see `codeact.rs`).
 //!
 //! Malformed output never ends the run: invalid JSON, an unknown tool, arguments that break the
 //! schema, or no action at all become an observation that tells the model what was wrong, and the
 //! next step lets it correct itself.
 
-use crate::{codeact, final_reply, sample, sampling, AgentError, Strategy};
+use crate::{codeact, sample, sampling, working, AgentError, Strategy};
 use agentos_core::{ChatRequest, Message, ToolCall, ToolResult, ToolSpec};
-use agentos_kernel::{ActionMode, Agent};
+use agentos_kernel::{ActionMode, Agent, KernelError, WorkingMemory};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::future::Future;
@@ -37,7 +40,18 @@ impl Strategy for ReAct {
         &ActionMode::ALL
     }
 
+    fn working_memories(&self) -> &'static [WorkingMemory] {
+        &WorkingMemory::ALL
+    }
+
     async fn run(&self, agent: &Agent) -> Result<String, AgentError> {
+        let policy = agent.spec().working_memory;
+        if !policy.is_window() && (agent.spec().actions == ActionMode::Code || !agent.model_capabilities().native_tools) {
+            return Err(KernelError::Config(format!(
+                "--memory {policy} works with react on a model that calls tools natively, acting in JSON; drop --memory, or use such a model"
+            ))
+            .into());
+        }
         if agent.spec().actions == ActionMode::Code {
             codeact::run(agent).await
         } else if agent.model_capabilities().native_tools {
@@ -48,25 +62,32 @@ impl Strategy for ReAct {
     }
 }
 
+/// ReAct with native tool calls, its context kept by the run's working-memory policy.
 async fn native(agent: &Agent) -> Result<String, AgentError> {
-    let tools = agent.tools();
-    let mut messages = vec![Message::system(NATIVE_PROMPT), Message::user(agent.task())];
+    let mut context = working::context(agent.spec().working_memory);
+    let tools = context.tools(agent.tools());
+    let system = match context.instructions() {
+        "" => NATIVE_PROMPT.to_string(),
+        more => format!("{NATIVE_PROMPT}\n{more}"),
+    };
+    let head = [Message::system(system), Message::user(agent.task())];
     let max_steps = agent.spec().max_steps;
     for _ in 0..max_steps {
-        let request = ChatRequest { messages: messages.clone(), tools: tools.clone(), sampling: sampling(agent), ..Default::default() };
-        let response = agent.model(request).await?;
-        let reply = response.message;
-        messages.push(reply.clone());
+        context.prepare(agent).await?;
+        let messages = [head.as_slice(), &context.messages()].concat();
+        let request = ChatRequest { messages, tools: tools.clone(), sampling: sampling(agent), ..Default::default() };
+        let reply = agent.model(request).await?.message;
+        context.reply(agent, reply.clone()).await?;
         if reply.tool_calls.is_empty() {
-            let answer = final_reply(&reply.content());
+            let answer = context.answer(&reply.content());
             if !answer.is_empty() {
                 return Ok(answer);
             }
-            messages.push(Message::user("Your reply was empty. Call one of the tools, or give the final answer."));
+            context.observe(agent, Message::user("Your reply had no answer. Call one of the tools, or give the final answer.")).await?;
             continue;
         }
-        for result in agent.call_tools(&reply.tool_calls).await? {
-            messages.push(Message::tool(result.call_id, result.content));
+        for result in context.call(agent, &reply.tool_calls).await? {
+            context.observe(agent, Message::tool(result.call_id, result.content)).await?;
         }
     }
     Err(AgentError::StepLimit(max_steps))

@@ -83,6 +83,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         library: true,
         memory_scopes: Vec::new(),
         profile: None,
+        working_memory: Default::default(),
     }
 }
 

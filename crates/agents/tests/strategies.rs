@@ -113,6 +113,7 @@ impl Setup {
             library: true,
             memory_scopes: Vec::new(),
             profile: None,
+            working_memory: Default::default(),
         }
     }
 

@@ -152,6 +152,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         library: true,
         memory_scopes: Vec::new(),
         profile: None,
+        working_memory: Default::default(),
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

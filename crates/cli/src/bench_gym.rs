@@ -12,9 +12,10 @@ use crate::config::{self, Config};
 use crate::render::plural;
 use crate::validate::{self, Origin, Origins, Setting};
 use crate::{kernel_builder, model_uri, models, parse_role};
-use agentos_gym::feedback::AnswerChecks;
+use agentos_agents::check_memory;
+use agentos_gym::interact::EpisodeTools;
 use agentos_gym::{Benchmark, BenchmarkSpec, Progress};
-use agentos_kernel::ActionMode;
+use agentos_kernel::{ActionMode, WorkingMemory};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,6 +31,7 @@ pub const HELP: &str = "Examples:
   agentos bench gym --env game24 --strategies react,codeact --feedback
   agentos bench gym --env gsm8k --strategies react,sc:9 --model openai:gpt-4o-mini
   agentos bench gym --env crosswords --strategies giot:5 --role inner=openai:gpt-4o
+  agentos bench gym --env gsm8k-chain --strategies react --memory window,hiagent,summary
 
 codeact, pal and pal-sc act in code: each episode gets a sandbox and a work directory of its own
 (under ~/.agentos/bench/work, removed when the episode has ended), the environment's tools as
@@ -91,6 +93,12 @@ pub struct GymArgs {
     /// $AGENTOS_DATA, else ../shared/data next to the source tree).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// The working-memory policies to compare, comma-separated: window, hiagent, summary (see
+    /// `agentos run --help`). Each strategy that keeps them (react) runs once per policy, its
+    /// rows named react+hiagent, react+summary; the others run with the window. Part of the
+    /// benchmark's id.
+    #[arg(long, value_delimiter = ',', default_value = "window", value_name = "POLICIES")]
+    memory: Vec<WorkingMemory>,
     /// Let the agents test candidate answers with the environment before they answer (the
     /// check_answer tool, at most 10 checks an episode; game24 only). Part of the benchmark's id.
     #[arg(long)]
@@ -124,6 +132,14 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     // Every argument is checked before a model is downloaded or loaded, or an episode runs.
     let chosen = validate::strategies(&strategies, &Origin::Flag("--strategies".into()))?;
     validate::roles(&chosen, &args.roles)?;
+    for (i, policy) in args.memory.iter().enumerate() {
+        if args.memory[..i].contains(policy) {
+            bail!("--memory: `{policy}` is given twice; give each policy once");
+        }
+        if !chosen.iter().any(|s| check_memory(s.as_ref(), *policy).is_ok()) {
+            bail!("--memory: {}", check_memory(chosen[0].as_ref(), *policy).unwrap_err());
+        }
+    }
     if args.feedback && !env.gives_feedback() {
         bail!("--feedback: {} gives no feedback before the answer; drop --feedback, or use an environment that does (game24)", args.env);
     }
@@ -144,9 +160,12 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
     for (_, uri) in &args.roles {
         models::ensure_installed(uri)?;
     }
-    let checks = Arc::new(AnswerChecks::default());
-    let mut builder = kernel_builder(config, db)?.allow_unsafe_sandbox(args.unsafe_sandbox).tool(checks.clone());
-    if chosen.iter().any(|s| s.uses_memory()) {
+    let tools = Arc::new(EpisodeTools::default());
+    let mut builder = kernel_builder(config, db)?.allow_unsafe_sandbox(args.unsafe_sandbox).tool(tools.clone());
+    for action in tools.actions(env.as_ref()) {
+        builder = builder.tool(action);
+    }
+    if args.memory.iter().any(|m| m.uses_memory()) {
         builder = builder.encoder(models::load_encoder()?);
     }
     let kernel = builder.build()?;
@@ -158,11 +177,10 @@ pub async fn gym(config: &Config, db: &Path, origins: &Origins, args: GymArgs) -
         .max_steps(args.max_steps.or(config.max_steps).unwrap_or(validate::DEFAULT_MAX_STEPS))
         .temperature(args.temperature)
         .library(!args.no_library)
+        .memories(args.memory.clone())
         .workspace(config::home().join("bench").join("work"))
         .concurrency(args.concurrency);
-    if args.feedback {
-        bench = bench.feedback(checks);
-    }
+    bench = if args.feedback { bench.feedback(tools) } else { bench.interact(tools) };
     if !args.all {
         bench = bench.limit(args.limit);
     }

@@ -22,6 +22,7 @@ mod validate;
 use agentos_agents::{drive, strategy};
 use agentos_kernel::{
     ActionMode, Approval, Budget, Capabilities, Ending, Interruption, Kernel, KernelBuilder, KernelConfig, Limits, RunSpec, Storage,
+    WorkingMemory,
 };
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -184,8 +185,7 @@ struct RunArgs {
     /// The model URI (`agentos models` lists the forms).
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
-    /// How the agent decides: react (default; tools), codeact (acts in Python), hiagent (react
-    /// with working memory chunked by subgoals), cot (chain of
+    /// How the agent decides: react (default; tools), codeact (acts in Python), cot (chain of
     /// thought), sc[:N] (self-consistency over N samples, 5), aiot (Iteration of Thought, the
     /// model decides when to stop), giot[:N] (N iterations, 3), toolchain[:K] (ToolChain*, A* over
     /// tool calls, K candidates per expansion, 2), pal (a program computes the answer), pal-sc[:N]
@@ -225,6 +225,12 @@ struct RunArgs {
     /// `agentos memory` lists what is kept.
     #[arg(long = "memory-scope", value_name = "SCOPE", value_parser = validate::memory_scope)]
     memory_scopes: Vec<String>,
+    /// What the model sees of the run's earlier steps (react with native tool calls): window
+    /// (every step), hiagent (HiAgent: a finished subgoal's steps give way to its outcome, and
+    /// come back through the `recall` tool) or summary (Chain of Summarization: long observations
+    /// and older steps are summarized by the model). The journal keeps every step either way.
+    #[arg(long, default_value = "window", value_name = "POLICY")]
+    memory: WorkingMemory,
     /// Whose profile the model is told (their preferences in their own words, set with `agentos
     /// memory profile NAME --set TEXT`): it is added to the system message of every model call.
     #[arg(long, value_name = "NAME")]
@@ -394,6 +400,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         library: !args.no_library,
         memory_scopes: plan.memory_scopes,
         profile,
+        working_memory: args.memory,
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox, models::encoder_for(&spec)?)?;

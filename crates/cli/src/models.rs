@@ -136,11 +136,11 @@ pub fn ensure_encoder() -> Result<PathBuf> {
 }
 
 /// The sentence encoder a run needs, loaded (and pulled first, once, if missing): `None` for a run
-/// that uses no memory (no memory tool, no long-term scope, a strategy that keeps none).
+/// that uses no memory (no memory tool, no long-term scope, a working memory that keeps nothing).
 pub fn encoder_for(spec: &RunSpec) -> Result<Option<Arc<dyn Embedder>>> {
     let uses_memory = !spec.memory_scopes.is_empty()
         || spec.capabilities.tools.iter().any(|t| MEMORY_TOOLS.contains(&t.as_str()))
-        || agentos_agents::strategy(&spec.strategy).is_ok_and(|s| s.uses_memory());
+        || spec.working_memory.uses_memory();
     if !uses_memory {
         return Ok(None);
     }

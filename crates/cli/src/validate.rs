@@ -5,7 +5,7 @@
 
 use crate::config::{self, Config};
 use crate::RunArgs;
-use agentos_agents::{check_actions, check_role, strategy, Strategy};
+use agentos_agents::{check_actions, check_memory, check_role, strategy, Strategy};
 use agentos_kernel::{ActionMode, MEMORY_TOOLS};
 use anyhow::{anyhow, bail, Result};
 use clap::parser::ValueSource;
@@ -163,6 +163,7 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     // Without --actions, a strategy acts in the first mode it can (codeact and pal in code).
     let actions = args.actions.unwrap_or(chosen[0].action_modes()[0]);
     check_actions(chosen[0].as_ref(), actions)?;
+    check_memory(chosen[0].as_ref(), args.memory)?;
     if args.unsafe_sandbox && actions != ActionMode::Code {
         bail!("--unsafe-sandbox applies to code actions only; add --actions code, or drop --unsafe-sandbox");
     }

@@ -164,8 +164,14 @@ fn bench_gym_scores_strategies_resumes_and_exports_training_data() {
 fn bad_settings_are_refused_naming_the_input() {
     let home = tempfile::tempdir().unwrap();
     let model = script(home.path(), 0);
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--strategies", "cot,tot"], "unknown strategy `tot`"),
+        (&["--strategies", "cot", "--memory", "rag"], "unknown working memory `rag`; the policies are: window, hiagent, summary"),
+        (
+            &["--strategies", "cot", "--memory", "summary"],
+            "--memory: the strategy `cot` cannot keep `--memory summary`; the strategies that can: react",
+        ),
+        (&["--strategies", "react", "--memory", "window,window"], "--memory: `window` is given twice"),
         (&["--strategies", "cot", "--env", "chess"], "unknown environment `chess`"),
         (&["--strategies", "cot", "--id", "a/b"], "--id `a/b`"),
         (&["--strategies", "cot", "--data", "/nonexistent"], "--data /nonexistent: no such folder"),

@@ -130,6 +130,12 @@ fn an_unknown_role_or_one_the_strategy_does_not_use_is_refused() {
 }
 
 #[test]
+fn a_working_memory_the_strategy_cannot_keep_is_refused() {
+    run_refused(&["--memory", "rag"], &["--memory", "unknown working memory `rag`; the policies are: window, hiagent, summary"]);
+    run_refused(&["--strategy", "cot", "--memory", "hiagent"], &["the strategy `cot` cannot keep `--memory hiagent`", "can: react"]);
+}
+
+#[test]
 fn unsafe_sandbox_without_code_actions_is_refused() {
     run_refused(&["--unsafe-sandbox"], &["--unsafe-sandbox", "add --actions code, or drop --unsafe-sandbox"]);
 }

@@ -1,17 +1,25 @@
-//! Long-horizon GSM8K: one episode asks [`CHAIN`] consecutive GSM8K problems of the data set
-//! together, each needing its own calculator calls, and is solved only when every answer is
-//! right. Built from the repository's GSM8K file (no new data), to measure working-memory
-//! policies such as HiAgent's subgoal chunks on episodes with many action–observation pairs:
-//! each problem is a natural subgoal. A task's id is its problems' ids joined by `+`.
+//! Long-horizon GSM8K, interactive: one episode is [`CHAIN`] consecutive GSM8K problems of the
+//! data set, which the agent is shown one at a time: it solves the current one with the
+//! calculator and hands in its answer with the environment's `next_problem` action, which shows
+//! the next (AgentGym's interactive style, Xi et al., 2024); at the end it gives all the answers
+//! together, so it must keep them through the episode; it is solved only when every answer is right. Built from the
+//! repository's GSM8K file (no new data), to measure working-memory policies (`--memory`) on
+//! episodes with many action–observation pairs: each problem is a natural subgoal, and what the
+//! agent has seen of the earlier ones is what a policy keeps or drops. A task's id is its
+//! problems' ids joined by `+`.
 
 use crate::gsm8k::{final_number, Problem};
 use crate::{verdict, Feedback, GymError, Observation, Task, TaskSet};
+use agentos_core::ToolSpec;
 use agentos_tools::arithmetic;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::Path;
 
 /// How many problems one task chains.
 pub const CHAIN: usize = 3;
+
+/// The action that hands in an answer and gives the next problem.
+pub const NEXT_PROBLEM: &str = "next_problem";
 
 /// [`CHAIN`] problems asked together.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,20 +28,53 @@ pub struct Chain {
     pub problems: Vec<Problem>,
 }
 
+impl Chain {
+    /// Problem `number` (from 1) as the agent is shown it.
+    fn shown(&self, number: usize) -> String {
+        format!("Problem {number} of {}: {}", self.problems.len(), self.problems[number - 1].question)
+    }
+}
+
 impl Task for Chain {
     fn id(&self) -> String {
         self.problems.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join("+")
     }
 
     fn observation(&self) -> Observation {
-        let listing: Vec<String> = self.problems.iter().enumerate().map(|(i, p)| format!("Problem {}: {}", i + 1, p.question)).collect();
+        let n = self.problems.len();
         let text = format!(
-            "Solve these {n} problems one after another, using the calculator for arithmetic.\n\n{}\n\n\
-             End your reply with one line of the form `Answers: <number 1>; <number 2>; <number 3>`, the answers in the problems' order.",
-            listing.join("\n\n"),
-            n = self.problems.len()
+            "You will get {n} math problems, one at a time; below is problem 1 of {n}. Work out its answer (the calculator \
+             tool does arithmetic). Then call the tool `{NEXT_PROBLEM}` with {{\"solved\": 1, \"answer\": \"<your answer>\"}}: it \
+             replies with problem 2. Do the same for each problem. Only after `{NEXT_PROBLEM}` says the last problem is done, \
+             reply with one line of the form `Answers: <answer 1>; <answer 2>; <answer 3>`, the numbers in the problems' order.\n\n{}",
+            self.shown(1)
         );
-        Observation { text, tools: vec!["calculator".to_string()], files: Vec::new() }
+        Observation { text, tools: vec!["calculator".to_string(), NEXT_PROBLEM.to_string()], files: Vec::new() }
+    }
+
+    fn actions() -> Vec<ToolSpec> {
+        vec![ToolSpec {
+            name: NEXT_PROBLEM.into(),
+            description: "Hands in your answer to the problem you just solved and gives the next problem.".into(),
+            parameters: json!({"type": "object", "properties": {
+                "solved": {"type": "integer", "minimum": 1, "maximum": CHAIN, "description": "the number of the problem you just solved"},
+                "answer": {"type": "string", "description": "your answer to it"}
+            }, "required": ["solved", "answer"]}),
+        }]
+    }
+
+    fn act(&self, name: &str, arguments: &Value) -> Result<String, String> {
+        if name != NEXT_PROBLEM {
+            return Err(format!("`{name}` is no action here; the action is `{NEXT_PROBLEM}`"));
+        }
+        let n = self.problems.len();
+        let solved = arguments["solved"].as_u64().filter(|k| (1..=n as u64).contains(k)).ok_or_else(|| {
+            format!("`solved` must be the number of the problem you just solved, from 1 to {n}, not {}", arguments["solved"])
+        })? as usize;
+        if solved == n {
+            return Ok("That was the last problem. Now end your reply with `Answers: <answer 1>; <answer 2>; <answer 3>`.".to_string());
+        }
+        Ok(self.shown(solved + 1))
     }
 
     fn check(&self, answer: &str) -> Feedback {

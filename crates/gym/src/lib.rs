@@ -27,17 +27,18 @@
 
 pub mod crosswords;
 pub mod dataqa;
-pub mod feedback;
 pub mod game24;
 pub mod gsm8k;
 pub mod gsm8k_chain;
+pub mod interact;
 mod runner;
 pub mod sessions;
 mod summary;
 
-pub use runner::{select_tasks, Benchmark, BenchmarkSpec, Outcome, Progress};
+pub use runner::{select_tasks, Benchmark, BenchmarkSpec, Outcome, Progress, Row};
 pub use summary::{succeeded, wilson_interval, StrategySummary, Summary};
 
+use agentos_core::ToolSpec;
 use agentos_kernel::{KernelError, StorageError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,6 +114,15 @@ pub enum GymError {
     /// Feedback asked of an environment that gives none.
     #[error("{env} gives no feedback before the answer (only game24 does); drop --feedback")]
     NoFeedback {
+        /// The environment.
+        env: String,
+    },
+    /// An interactive environment's benchmark without the tools its agents act through.
+    #[error(
+        "{env} is interactive (its agents act through tools), but the benchmark has none: register EpisodeTools::actions with \
+         the kernel and pass the same EpisodeTools to Benchmark::interact"
+    )]
+    NoActionTools {
         /// The environment.
         env: String,
     },
@@ -194,6 +204,19 @@ pub trait Environment: Send + Sync {
         None
     }
 
+    /// The actions the agent may take in the environment before it answers, offered as tools
+    /// (see [`interact`]): none, unless the environment says so.
+    fn actions(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+
+    /// Takes the action `name` with `arguments` in the current episode: what the agent observes,
+    /// or why the action is refused (said so that the agent can do better).
+    fn act(&mut self, name: &str, arguments: &Value) -> Result<String, String> {
+        let _ = arguments;
+        Err(format!("`{name}` is no action of {}", self.name()))
+    }
+
     /// A new environment over the same tasks, with no episode under way (cheap: tasks are shared).
     fn fork(&self) -> Box<dyn Environment>;
 }
@@ -211,6 +234,22 @@ pub trait Task: Send + Sync + 'static {
 
     /// Whether an agent may test candidate answers first ([`Environment::check`]).
     const GIVES_FEEDBACK: bool = false;
+
+    /// The actions an agent may take before it answers ([`Environment::actions`]): none, unless
+    /// the task says so.
+    fn actions() -> Vec<ToolSpec>
+    where
+        Self: Sized,
+    {
+        Vec::new()
+    }
+
+    /// Takes the action `name` with `arguments` ([`Environment::act`]); stateless, so that an
+    /// episode resumed from its journal acts on the same task.
+    fn act(&self, name: &str, arguments: &Value) -> Result<String, String> {
+        let _ = arguments;
+        Err(format!("`{name}` is no action of this task"))
+    }
 }
 
 /// An [`Environment`] over [`Task`]s: `reset` picks a task, `step` checks the answer and ends the
@@ -261,6 +300,15 @@ impl<T: Task> Environment for TaskSet<T> {
     fn check(&self, action: &str) -> Option<String> {
         let task = &self.tasks[self.current?];
         T::GIVES_FEEDBACK.then(|| task.check(action).observation)
+    }
+
+    fn actions(&self) -> Vec<ToolSpec> {
+        T::actions()
+    }
+
+    fn act(&mut self, name: &str, arguments: &Value) -> Result<String, String> {
+        let task = self.current.ok_or_else(|| "no task under way: the episode has not started or has ended".to_string())?;
+        self.tasks[task].act(name, arguments)
     }
 
     fn fork(&self) -> Box<dyn Environment> {

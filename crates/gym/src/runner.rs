@@ -14,11 +14,11 @@
 //! provider's retries) ends its episode with reward 0 and the error in the info; a suspended or
 //! cancelled run leaves its episode unended.
 
-use crate::feedback::{AnswerChecks, CHECK_ANSWER};
+use crate::interact::{EpisodeTools, CHECK_ANSWER};
 use crate::{Environment, GymError, Observation, Summary};
 use agentos_agents::{drive, Strategy};
 use agentos_core::RunId;
-use agentos_kernel::{ActionMode, BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec};
+use agentos_kernel::{ActionMode, BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec, WorkingMemory};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -64,6 +64,56 @@ pub struct BenchmarkSpec {
     /// ([`RunSpec::library`]): offered the functions earlier episodes kept, and keeping theirs.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub library: bool,
+    /// The working-memory policies the strategies run with ([`RunSpec::working_memory`]): each
+    /// strategy runs once with each policy it can keep (see [`BenchmarkSpec::rows`]).
+    #[serde(default = "window_only", skip_serializing_if = "is_window_only")]
+    pub memories: Vec<WorkingMemory>,
+}
+
+/// One row of a benchmark: a strategy with one working-memory policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The row's name, under which its episodes are recorded: the strategy's, followed by
+    /// `+<policy>` for a policy other than the plain window (`react+hiagent`).
+    pub name: String,
+    /// The strategy's name, as its runs record it.
+    pub strategy: String,
+    /// The policy its runs keep their context with.
+    pub memory: WorkingMemory,
+}
+
+impl BenchmarkSpec {
+    /// The rows: each strategy, in order, with each policy of [`BenchmarkSpec::memories`] it can
+    /// keep ([`agentos_agents::check_memory`]; a strategy that is not built by name keeps only
+    /// the plain window).
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for strategy in &self.strategies {
+            let built = agentos_agents::strategy(strategy).ok();
+            for &memory in &self.memories {
+                let keeps = match &built {
+                    Some(built) => agentos_agents::check_memory(built.as_ref(), memory).is_ok(),
+                    None => memory.is_window(),
+                };
+                if keeps {
+                    let name = if memory.is_window() { strategy.clone() } else { format!("{strategy}+{memory}") };
+                    rows.push(Row { name, strategy: strategy.clone(), memory });
+                }
+            }
+        }
+        rows
+    }
+}
+
+/// The default of [`BenchmarkSpec::memories`]: the plain window alone.
+fn window_only() -> Vec<WorkingMemory> {
+    vec![WorkingMemory::Window]
+}
+
+/// Whether [`BenchmarkSpec::memories`] has its default, so that the specs (and ids) of
+/// benchmarks stored before it existed stay the same.
+fn is_window_only(memories: &[WorkingMemory]) -> bool {
+    memories == [WorkingMemory::Window]
 }
 
 /// The default of [`BenchmarkSpec::library`].
@@ -129,7 +179,7 @@ pub struct Benchmark {
     spec: BenchmarkSpec,
     concurrency: usize,
     progress: Option<ProgressHook>,
-    checks: Option<Arc<AnswerChecks>>,
+    tools: Option<Arc<EpisodeTools>>,
     workspace: PathBuf,
 }
 
@@ -158,9 +208,10 @@ impl Benchmark {
             roles: BTreeMap::new(),
             feedback: false,
             library: true,
+            memories: window_only(),
         };
         let workspace = std::env::temp_dir().join("agentos-gym");
-        Benchmark { kernel, env, strategies, spec, concurrency: 8, progress: None, checks: None, workspace }
+        Benchmark { kernel, env, strategies, spec, concurrency: 8, progress: None, tools: None, workspace }
     }
 
     /// [`Benchmark::new`] with the strategies built by name with [`agentos_agents::strategy`]
@@ -214,19 +265,33 @@ impl Benchmark {
         self
     }
 
-    /// Lets the agents test candidate answers with the `check_answer` tool `checks`, which the
-    /// kernel must have registered (see [`crate::feedback`]). The environment must give feedback
-    /// ([`Environment::gives_feedback`]); [`Benchmark::run`] refuses otherwise.
-    pub fn feedback(mut self, checks: Arc<AnswerChecks>) -> Self {
-        self.spec.feedback = true;
-        self.checks = Some(checks);
+    /// Lets the agents act in an interactive environment ([`Environment::actions`]) through
+    /// `tools`, whose action tools ([`EpisodeTools::actions`]) the kernel must have registered
+    /// (see [`crate::interact`]); [`Benchmark::run`] refuses an interactive environment without.
+    pub fn interact(mut self, tools: Arc<EpisodeTools>) -> Self {
+        self.tools = Some(tools);
         self
+    }
+
+    /// Lets the agents test candidate answers with the `check_answer` tool `tools`, which the
+    /// kernel must have registered (see [`crate::interact`]). The environment must give feedback
+    /// ([`Environment::gives_feedback`]); [`Benchmark::run`] refuses otherwise.
+    pub fn feedback(mut self, tools: Arc<EpisodeTools>) -> Self {
+        self.spec.feedback = true;
+        self.interact(tools)
     }
 
     /// Sets whether the episodes of code-acting strategies join the action library
     /// ([`BenchmarkSpec::library`]).
     pub fn library(mut self, join: bool) -> Self {
         self.spec.library = join;
+        self
+    }
+
+    /// Runs every strategy with each of the working-memory policies `policies` it can keep
+    /// ([`BenchmarkSpec::memories`]); [`Benchmark::run`] refuses a policy no strategy keeps.
+    pub fn memories(mut self, policies: Vec<WorkingMemory>) -> Self {
+        self.spec.memories = policies;
         self
     }
 
@@ -274,8 +339,18 @@ impl Benchmark {
         if let Some((twice, _)) = self.strategies.iter().find(|(name, _)| !names.insert(name.as_str())) {
             return Err(GymError::Strategies(format!("the strategy `{twice}` is given twice; give each once")));
         }
+        let rows = self.spec.rows();
+        if let Some(&unkept) = self.spec.memories.iter().find(|m| !rows.iter().any(|r| r.memory == **m)) {
+            let (_, first) = &self.strategies[0];
+            let refused = agentos_agents::check_memory(first.as_ref(), unkept).err().map_or_else(String::new, |e| e.to_string());
+            return Err(GymError::Strategies(format!("no strategy of this benchmark keeps --memory {unkept}: {refused}")));
+        }
         if self.spec.feedback && !self.env.gives_feedback() {
             return Err(GymError::NoFeedback { env: self.spec.env.clone() });
+        }
+        let interactive = !self.env.actions().is_empty();
+        if interactive && self.tools.is_none() {
+            return Err(GymError::NoActionTools { env: self.spec.env.clone() });
         }
         let storage = self.kernel.storage();
         let given = serde_json::to_value(&self.spec).expect("a benchmark spec serializes");
@@ -290,10 +365,10 @@ impl Benchmark {
         let mut work = Vec::new();
         let mut skipped = 0;
         for (index, task) in self.tasks() {
-            for strategy in &self.strategies {
-                match recorded.get(&(strategy.0.clone(), task.clone())) {
+            for row in &rows {
+                match recorded.get(&(row.name.clone(), task.clone())) {
                     Some(e) if e.ended() => skipped += 1,
-                    earlier => work.push((strategy.clone(), index, task.clone(), earlier.map(|e| e.run.clone()))),
+                    earlier => work.push((row.clone(), index, task.clone(), earlier.map(|e| e.run.clone()))),
                 }
             }
         }
@@ -302,7 +377,7 @@ impl Benchmark {
             kernel: self.kernel.clone(),
             spec: self.spec.clone(),
             bench,
-            checks: self.checks.clone(),
+            tools: (self.spec.feedback || interactive).then(|| self.tools.clone()).flatten(),
             workspace: self.workspace.join(id),
         });
         self.report(Progress { total, ended: skipped, skipped, last: None });
@@ -312,8 +387,10 @@ impl Benchmark {
         let mut running = JoinSet::new();
         loop {
             while running.len() < self.concurrency {
-                let Some((strategy, index, task, earlier)) = queue.next() else { break };
-                running.spawn(episode(shared.clone(), strategy, self.env.fork(), index, task, earlier));
+                let Some((row, index, task, earlier)) = queue.next() else { break };
+                let strategy =
+                    self.strategies.iter().find(|(name, _)| *name == row.strategy).expect("rows are of the strategies").1.clone();
+                running.spawn(episode(shared.clone(), row, strategy, self.env.fork(), index, task, earlier));
             }
             let Some(joined) = running.join_next().await else { break };
             let outcome = match joined {
@@ -332,7 +409,7 @@ impl Benchmark {
         }
 
         let wanted: HashSet<(String, String)> =
-            self.tasks().into_iter().flat_map(|(_, task)| self.spec.strategies.iter().map(move |s| (s.clone(), task.clone()))).collect();
+            self.tasks().into_iter().flat_map(|(_, task)| rows.iter().map(move |r| (r.name.clone(), task.clone()))).collect();
         let episodes = storage
             .episodes(&shared.bench)?
             .into_iter()
@@ -353,7 +430,9 @@ struct Shared {
     kernel: Kernel,
     spec: BenchmarkSpec,
     bench: BenchmarkRecord,
-    checks: Option<Arc<AnswerChecks>>,
+    /// Where the episodes act and check answers, for a benchmark with feedback or an interactive
+    /// environment.
+    tools: Option<Arc<EpisodeTools>>,
     /// The folder of this benchmark's work directories.
     workspace: PathBuf,
 }
@@ -363,7 +442,8 @@ struct Shared {
 /// cancelled (the episode stays unended, to be resumed).
 async fn episode(
     shared: Arc<Shared>,
-    (name, strategy): Named,
+    row: Row,
+    strategy: Arc<dyn Strategy>,
     mut env: Box<dyn Environment>,
     index: usize,
     task: String,
@@ -376,7 +456,7 @@ async fn episode(
     }
     // A strategy that cannot act in JSON acts in code, in a work directory of its own.
     let code = !strategy.action_modes().contains(&ActionMode::Json);
-    let workdir = code.then(|| work_directory(&shared.workspace, &name, &task, &observation)).transpose()?;
+    let workdir = code.then(|| work_directory(&shared.workspace, &row.name, &task, &observation)).transpose()?;
     let started = Instant::now();
     let earlier = earlier.map(|run| storage.run(run.as_str())).transpose()?;
     let agent = match earlier {
@@ -392,7 +472,7 @@ async fn episode(
             }
             let spec = RunSpec {
                 task: observation.text,
-                strategy: name.clone(),
+                strategy: row.strategy.clone(),
                 model: shared.spec.model.clone(),
                 max_steps: shared.spec.max_steps,
                 capabilities,
@@ -404,10 +484,11 @@ async fn episode(
                 library: shared.spec.library,
                 memory_scopes: Vec::new(),
                 profile: None,
+                working_memory: row.memory,
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {
-                strategy: name.clone(),
+                strategy: row.name.clone(),
                 task: task.clone(),
                 run: agent.run().clone(),
                 reward: None,
@@ -422,15 +503,15 @@ async fn episode(
     let (run, ending) = match agent {
         Err(ended) => ended,
         Ok(agent) => {
-            let checks = shared.checks.as_ref();
-            if let Some(checks) = checks {
-                let mut checking = env.fork();
-                checking.reset(index)?;
-                checks.open(agent.run().clone(), checking);
+            let tools = shared.tools.as_ref();
+            if let Some(tools) = tools {
+                let mut acting = env.fork();
+                acting.reset(index)?;
+                tools.open(agent.run().clone(), acting);
             }
             let ending = drive(kernel, &agent, strategy.as_ref()).await;
-            if let Some(checks) = checks {
-                checks.close(agent.run());
+            if let Some(tools) = tools {
+                tools.close(agent.run());
             }
             (agent.run().clone(), ending?)
         }
@@ -445,7 +526,7 @@ async fn episode(
     };
     let wall_ms = Some(started.elapsed().as_millis() as u64);
     let usage = storage.usage(&run)?;
-    let ended = EpisodeRecord { strategy: name, task, run, reward: Some(reward), info, wall_ms, usage };
+    let ended = EpisodeRecord { strategy: row.name, task, run, reward: Some(reward), info, wall_ms, usage };
     storage.record_episode(&shared.bench, &ended).await?;
     if let Some(workdir) = workdir {
         // The episode is recorded; what its code left in its folder goes.

@@ -81,7 +81,8 @@ pub struct Summary {
     /// Whether code-acting episodes joined the action library ([`BenchmarkSpec::library`]).
     #[serde(default = "yes")]
     pub library: bool,
-    /// One row per strategy of the spec that has ended episodes, in the spec's order.
+    /// One row per row of the spec ([`BenchmarkSpec::rows`]: a strategy with a working-memory
+    /// policy) that has ended episodes, in the spec's order.
     pub strategies: Vec<StrategySummary>,
 }
 
@@ -90,10 +91,11 @@ impl Summary {
     /// strategies of `spec`.
     pub fn new(benchmark: &str, spec: &BenchmarkSpec, episodes: &[EpisodeRecord]) -> Self {
         let strategies = spec
-            .strategies
-            .iter()
-            .filter_map(|name| {
-                let mine: Vec<&EpisodeRecord> = episodes.iter().filter(|e| &e.strategy == name && e.ended()).collect();
+            .rows()
+            .into_iter()
+            .filter_map(|row| {
+                let name = row.name;
+                let mine: Vec<&EpisodeRecord> = episodes.iter().filter(|e| e.strategy == name && e.ended()).collect();
                 if mine.is_empty() {
                     return None;
                 }
@@ -102,7 +104,7 @@ impl Summary {
                 let successes = mine.iter().filter(|e| e.reward.is_some_and(succeeded)).count();
                 let (ci_low, ci_high) = wilson_interval(successes, n);
                 Some(StrategySummary {
-                    strategy: name.clone(),
+                    strategy: name,
                     episodes: n,
                     successes,
                     success_rate: successes as f64 / n as f64,

@@ -5,6 +5,7 @@ use agentos_gym::game24::{self, Rejection};
 use agentos_gym::{crosswords, data_dir, dataqa, gsm8k, Environment, Task};
 use agentos_tools::arithmetic::CalcError;
 use num_rational::BigRational;
+use serde_json::Value;
 
 #[test]
 fn game24_accepts_solutions_however_they_are_written() {
@@ -207,14 +208,26 @@ fn dataqa_answers_are_computed_from_the_files_and_checked_exactly_or_to_their_ro
 }
 
 #[test]
-fn gsm8k_chain_needs_every_answer_right_in_order() {
+fn gsm8k_chain_shows_its_problems_one_at_a_time_and_needs_every_answer_right_in_order() {
     let chains = agentos_gym::gsm8k_chain::load(&data_dir().unwrap()).unwrap();
     let chain = &chains.tasks()[0];
     let expected: Vec<String> = chain.problems.iter().map(|p| agentos_tools::arithmetic::format(&p.answer)).collect();
     assert_eq!(chain.id(), chain.problems.iter().map(|p| p.id.clone()).collect::<Vec<_>>().join("+"));
     let observation = chain.observation();
-    assert!(observation.text.contains("Problem 3: ") && observation.text.contains("Answers: <number 1>; <number 2>; <number 3>"));
-    assert_eq!(observation.tools, ["calculator"]);
+    assert!(observation.text.ends_with(&format!("Problem 1 of 3: {}", chain.problems[0].question)), "{}", observation.text);
+    assert!(!observation.text.contains(&chain.problems[1].question), "the next problems come one at a time, by the action");
+    assert!(observation.text.contains("Answers: <answer 1>; <answer 2>; <answer 3>"), "{}", observation.text);
+    assert_eq!(observation.tools, ["calculator", "next_problem"]);
+    let mut env = chains.fork();
+    let next = |solved: Value| serde_json::json!({ "solved": solved, "answer": "7" });
+    assert!(env.act("next_problem", &next(1.into())).unwrap_err().contains("no task under way"));
+    env.reset(0).unwrap();
+    assert_eq!(env.actions().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["next_problem"]);
+    assert_eq!(env.act("next_problem", &next(1.into())).unwrap(), format!("Problem 2 of 3: {}", chain.problems[1].question));
+    assert!(env.act("next_problem", &next(3.into())).unwrap().starts_with("That was the last problem."));
+    let refused = env.act("next_problem", &next("two".into())).unwrap_err();
+    assert_eq!(refused, "`solved` must be the number of the problem you just solved, from 1 to 3, not \"two\"");
+    assert!(env.act("peek", &serde_json::json!({})).unwrap_err().contains("the action is `next_problem`"));
     let right = chain.check(&format!("Work...\nAnswers: {}; ${}; {}.", expected[0], expected[1], expected[2]));
     assert_eq!((right.reward, right.observation.as_str()), (1.0, "right: every answer"));
     let swapped = chain.check(&format!("Answers: {}; {}; {}", expected[1], expected[0], expected[2]));

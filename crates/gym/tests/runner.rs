@@ -2,13 +2,14 @@
 //! registry) with scripted models: rewards recorded per episode with their runs' usage, a
 //! benchmark started again skipping what ended and resuming what did not, the summary,
 //! code-acting strategies in sandboxes and work directories of their own, and feedback before
-//! the answer only where the environment gives it and the benchmark asks for it.
+//! the answer only where the environment gives it and the benchmark asks for it, interactive
+//! environments' actions, and working-memory policies as rows.
 
 use agentos_agents::{AgentError, ReAct, Strategy};
 use agentos_core::{ChatRequest, Message, StepKind};
-use agentos_gym::feedback::AnswerChecks;
+use agentos_gym::interact::EpisodeTools;
 use agentos_gym::{data_dir, environment, wilson_interval, Benchmark, GymError, Progress};
-use agentos_kernel::{Agent, EpisodeRecord, Kernel, Storage};
+use agentos_kernel::{Agent, EpisodeRecord, Kernel, Storage, WorkingMemory};
 use agentos_tools::Calculator;
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -26,7 +27,7 @@ fn setup(script: Value) -> Setup {
 }
 
 /// [`setup`], with the `check_answer` tool `checks` registered too.
-fn setup_with(script: Value, checks: Option<Arc<AnswerChecks>>) -> Setup {
+fn setup_with(script: Value, checks: Option<Arc<EpisodeTools>>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("script.json");
     std::fs::write(&path, script.to_string()).unwrap();
@@ -336,7 +337,7 @@ fn tool_results(s: &Setup, run: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn feedback_before_the_answer_comes_only_where_the_environment_gives_it_and_the_benchmark_asks() {
-    let checks = Arc::new(AnswerChecks::default());
+    let checks = Arc::new(EpisodeTools::default());
     let s = setup_with(check_then_answer(), Some(checks.clone()));
     let react = || named(vec![Arc::new(ReAct)]);
 
@@ -360,4 +361,54 @@ async fn feedback_before_the_answer_comes_only_where_the_environment_gives_it_an
     let err = Benchmark::new(s.kernel.clone(), env("gsm8k"), react(), &s.uri).limit(1).feedback(checks).run("gsm").await.unwrap_err();
     assert!(matches!(err, GymError::NoFeedback { .. }), "{err}");
     assert!(err.to_string().contains("gsm8k gives no feedback"), "{err}");
+}
+
+#[tokio::test]
+async fn an_interactive_environment_acts_through_its_tools_and_each_strategy_runs_once_per_working_memory() {
+    let chains = agentos_gym::gsm8k_chain::load(&data_dir().unwrap()).unwrap();
+    let answers: Vec<String> = chains.tasks()[0].problems.iter().map(|p| agentos_tools::arithmetic::format(&p.answer)).collect();
+    let next = |n: usize| json!({ "tool_calls": [{ "name": "next_problem", "arguments": { "solved": n, "answer": answers[n - 1] } }] });
+    let mut script = vec![json!({ "when": "That was the last problem.", "content": format!("Answers: {}", answers.join("; ")) })];
+    for (when, n) in [("Problem 3 of 3", 3), ("Problem 2 of 3", 2), ("Problem 1 of 3", 1)] {
+        script.push(json!({ "when": when }).as_object().unwrap().clone().into_iter().chain(next(n).as_object().unwrap().clone()).collect());
+    }
+    let tools = Arc::new(EpisodeTools::default());
+    let s = setup(json!({ "native_tools": true, "responses": script }));
+    let react = || named(vec![Arc::new(ReAct)]);
+    // The kernel of `setup` lacks the environment's tools: a second kernel over the same database has them.
+    let mut builder = Kernel::builder(s.kernel.storage().clone()).tool(Arc::new(Calculator)).tool(tools.clone());
+    for action in tools.actions(env("gsm8k-chain").as_ref()) {
+        builder = builder.tool(action);
+    }
+    let kernel = builder.build().unwrap();
+    let policies = vec![WorkingMemory::Window, WorkingMemory::Summary];
+
+    let refused = Benchmark::new(kernel.clone(), env("gsm8k-chain"), react(), &s.uri).limit(1).run("no-tools").await.unwrap_err();
+    assert!(matches!(refused, GymError::NoActionTools { .. }), "{refused}");
+    let direct = Benchmark::new(kernel.clone(), env("gsm8k-chain"), named(vec![Arc::new(Direct)]), &s.uri)
+        .limit(1)
+        .memories(vec![WorkingMemory::HiAgent])
+        .interact(tools.clone())
+        .run("direct")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(direct.contains("no strategy of this benchmark keeps --memory hiagent"), "{direct}");
+
+    let outcome = Benchmark::new(kernel.clone(), env("gsm8k-chain"), react(), &s.uri)
+        .limit(1)
+        .memories(policies)
+        .interact(tools)
+        .run("chain")
+        .await
+        .unwrap();
+    let rows: Vec<(String, f64)> = outcome.summary().strategies.into_iter().map(|r| (r.strategy, r.success_rate)).collect();
+    assert_eq!(rows, [("react".to_string(), 1.0), ("react+summary".to_string(), 1.0)]);
+    for e in &outcome.episodes {
+        let results = tool_results(&s, e.run.as_str());
+        assert_eq!(results.len(), 3, "three answers handed in: {results:?}");
+        assert!(results[1].starts_with("Problem 3 of 3: ") && results[2].starts_with("That was the last problem."), "{results:?}");
+        let spec = kernel.snapshot(e.run.as_str()).unwrap().spec().unwrap();
+        assert_eq!((spec.strategy.as_str(), spec.working_memory.is_window()), ("react", e.strategy == "react"));
+    }
 }

@@ -49,6 +49,7 @@ fn summary() -> Summary {
         roles: Default::default(),
         feedback: false,
         library: true,
+        memories: vec![agentos_kernel::WorkingMemory::Window],
     };
     let episodes = [
         episode("cot", 0, Some(1.0), 1, (100, 50), 1000),

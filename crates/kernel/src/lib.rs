@@ -109,6 +109,70 @@ impl FromStr for ActionMode {
     }
 }
 
+/// What a multi-step strategy's model sees of the run's earlier steps: its working-memory
+/// policy (`--memory`). The policy shapes only the context; the journal keeps every step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkingMemory {
+    /// Every step, as it happened (the context only grows).
+    #[default]
+    Window,
+    /// Subgoal chunks (HiAgent, Hu et al., 2024): a finished subgoal's steps give way to a
+    /// one-line outcome, and stay in the run's working memory for the `recall` tool.
+    HiAgent,
+    /// Observation summaries (Chain of Summarization, Ma et al., 2023): a long observation gives
+    /// way to its single-frame summary, and older steps to one multi-frame summary.
+    Summary,
+}
+
+impl WorkingMemory {
+    /// Every policy, as `--memory` takes them.
+    pub const ALL: [WorkingMemory; 3] = [WorkingMemory::Window, WorkingMemory::HiAgent, WorkingMemory::Summary];
+
+    /// The policy's name: `window`, `hiagent` or `summary`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkingMemory::Window => "window",
+            WorkingMemory::HiAgent => "hiagent",
+            WorkingMemory::Summary => "summary",
+        }
+    }
+
+    /// Whether it is the default, [`WorkingMemory::Window`] (which a stored spec leaves out).
+    pub fn is_window(&self) -> bool {
+        *self == WorkingMemory::Window
+    }
+
+    /// Whether it keeps what it takes out of the context through the memory syscalls, so that
+    /// its runs need the kernel's sentence encoder ([`KernelBuilder::encoder`]).
+    pub fn uses_memory(self) -> bool {
+        self == WorkingMemory::HiAgent
+    }
+}
+
+impl fmt::Display for WorkingMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WorkingMemory {
+    type Err = String;
+
+    /// `window`, `hiagent` or `summary`.
+    ///
+    /// ```
+    /// use agentos_kernel::WorkingMemory;
+    /// assert_eq!("hiagent".parse::<WorkingMemory>(), Ok(WorkingMemory::HiAgent));
+    /// assert!("rag".parse::<WorkingMemory>().unwrap_err().contains("window, hiagent, summary"));
+    /// ```
+    fn from_str(text: &str) -> Result<Self, String> {
+        WorkingMemory::ALL.into_iter().find(|policy| policy.as_str() == text.trim()).ok_or_else(|| {
+            format!("unknown working memory `{text}`; the policies are: {}", WorkingMemory::ALL.map(WorkingMemory::as_str).join(", "))
+        })
+    }
+}
+
 /// Everything that defines a run; stored with it, so that a resume rebuilds the same agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -156,12 +220,17 @@ pub struct RunSpec {
     /// of the run. Stored with the run, so a resumed run sees the profile it started with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// What a multi-step strategy's model sees of the run's earlier steps (`--memory`); only
+    /// strategies that keep a growing context (ReAct with native tool calls) take another policy
+    /// than [`WorkingMemory::Window`].
+    #[serde(default, skip_serializing_if = "WorkingMemory::is_window")]
+    pub working_memory: WorkingMemory,
 }
 
 impl RunSpec {
     /// A run of `strategy` on `model` for `task`: 10 steps, no capabilities, no budget, priority
     /// 0, the model's temperature, no roles, JSON actions, the action library joined, no
-    /// long-term memory. Change what differs with struct update syntax.
+    /// long-term memory, the plain window of working memory. Change what differs with struct update syntax.
     ///
     /// ```
     /// use agentos_kernel::RunSpec;
@@ -183,6 +252,7 @@ impl RunSpec {
             library: true,
             memory_scopes: Vec::new(),
             profile: None,
+            working_memory: WorkingMemory::Window,
         }
     }
 }
