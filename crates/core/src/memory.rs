@@ -136,6 +136,13 @@ pub enum MemoryOp {
         /// The item.
         id: String,
     },
+    /// Read the memory blocks of `scope` to pin them in the run's context (MemGPT's core memory,
+    /// Packer et al., 2023): journaled once, at the run's first model call or block edit, so a
+    /// resumed run pins what it pinned the first time.
+    Blocks {
+        /// The scope.
+        scope: String,
+    },
 }
 
 impl fmt::Display for MemoryOp {
@@ -145,6 +152,7 @@ impl fmt::Display for MemoryOp {
             MemoryOp::Recall { scopes, query, k, .. } => write!(f, "recall {k} from {} for `{}`", scopes.join(", "), first_line(query)),
             MemoryOp::Update { id, text, .. } => write!(f, "update {id}: {}", first_line(text)),
             MemoryOp::Forget { id } => write!(f, "forget {id}"),
+            MemoryOp::Blocks { scope } => write!(f, "pin the memory blocks of {scope}"),
         }
     }
 }
@@ -172,5 +180,10 @@ pub enum MemoryResult {
     Forgotten {
         /// True when an item was deleted.
         existed: bool,
+    },
+    /// The memory blocks pinned, by label.
+    Blocks {
+        /// The blocks.
+        blocks: Vec<MemoryBlock>,
     },
 }
