@@ -55,7 +55,7 @@ pub enum MemoryError {
         limit: usize,
     },
     /// A memory block's value over the size limit.
-    #[error("memory block `{label}` would hold {chars} characters, over its limit of {limit}; keep in it only what must always be in view (shorten it with memory_replace) and keep the rest with remember")]
+    #[error("memory block `{label}` would hold {chars} characters, over its limit of {limit}; keep in a block only what must always be in view, and shorten the rest")]
     BlockTooLarge {
         /// The block's label.
         label: String,
