@@ -5,7 +5,7 @@
 //! never said is dropped.
 
 use agentos_agents::{drive, ChainOfThought};
-use agentos_core::{MemoryItem, StepKind};
+use agentos_core::{MemoryItem, MemoryOp, StepKind};
 use agentos_kernel::{Ending, Kernel, RunSpec, Storage};
 use agentos_memory::SentenceEncoder;
 use serde_json::{json, Value};
@@ -79,7 +79,8 @@ async fn a_run_is_briefed_and_its_facts_are_added_updated_deleted_or_left() {
     // The strategy read the briefing with its task.
     let trajectory = s.kernel.trajectory(&second).unwrap();
     let StepKind::Memory { .. } = &trajectory.steps[0].kind else { panic!("the briefing's recall comes first") };
-    let StepKind::Model { request, .. } = &trajectory.steps[1].kind else { panic!("then the strategy's call") };
+    let StepKind::Memory { op: MemoryOp::Blocks { .. }, .. } = &trajectory.steps[1].kind else { panic!("then the pinned blocks are read") };
+    let StepKind::Model { request, .. } = &trajectory.steps[2].kind else { panic!("then the strategy's call") };
     let briefed = request.messages[1].content();
     assert!(
         briefed.starts_with("I moved to Oslo") && briefed.contains("What you remember") && briefed.contains("- The person lives in Rome."),

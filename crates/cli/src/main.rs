@@ -133,10 +133,11 @@ enum Command {
     )]
     Actions(actions::ActionsCommand),
     /// Long-term memory: what runs kept with `remember` (`run --memory-scope`), with where each
-    /// item came from; list, show, forget, export.
+    /// item came from; list, show, forget, export; and the memory blocks pinned in the runs of a
+    /// scope, which the agent edits with its own tools.
     #[command(
         subcommand,
-        after_help = "Examples:\n  agentos memory list --scope person:alice\n  agentos memory show <id>\n  agentos memory forget <id>\n  agentos memory export > memory.jsonl"
+        after_help = "Examples:\n  agentos memory list --scope person:alice\n  agentos memory show <id>\n  agentos memory forget <id>\n  agentos memory export > memory.jsonl\n  agentos memory blocks person:alice"
     )]
     Memory(memory::MemoryCommand),
     /// Benchmarks that print ratios measured side by side (not tests), and the gym's score tables.

@@ -129,6 +129,10 @@ impl Transcript {
                     MemoryResult::Recalled { items } => format!("\n{}", indented(&agentos_kernel::render_recalled(items))),
                     MemoryResult::Forgotten { existed: true } => "forgotten".into(),
                     MemoryResult::Forgotten { existed: false } => "there was no such item".into(),
+                    MemoryResult::Blocks { blocks } if blocks.is_empty() => "no blocks".into(),
+                    MemoryResult::Blocks { blocks } => {
+                        blocks.iter().map(|b| format!("{} ({})", b.label, b.trust)).collect::<Vec<_>>().join(", ")
+                    }
                 };
                 format!("[{seq}] memory{mark}: {} = {got}", cut(&op.to_string(), ARGUMENTS_TEXT))
             }

@@ -174,3 +174,43 @@ async fn a_profile_is_set_by_the_person_and_told_in_the_system_message_of_their_
     let out = output(agentos(home.path(), &["run", "hi", "--model", &model, "--profile", "nobody"])).await;
     assert!(!out.status.success() && text(&out).contains("--profile nobody: nobody has no profile"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn memory_blocks_are_set_by_hand_pinned_in_a_run_and_edited_by_its_model() {
+    let home = tempfile::tempdir().unwrap();
+    let out = output(agentos(home.path(), &["memory", "block", "person:dana", "human", "--set", "Dana is a chef."])).await;
+    assert!(out.status.success() && text(&out).contains("set memory block `human` of person:dana (15 characters)"), "{}", text(&out));
+    for (args, error) in [
+        (["memory", "block", "person:dana", "Bad!", "--set", "x"], "bad memory block label `Bad!`"),
+        (["memory", "block", "run:abc", "human", "--set", "x"], "not in `run:abc`"),
+    ] {
+        let out = output(agentos(home.path(), &args)).await;
+        assert!(!out.status.success() && text(&out).contains(error), "{}", text(&out));
+    }
+
+    let model = script(
+        home.path(),
+        "edit.json",
+        json!([
+            { "tool_calls": [{ "name": "memory_append", "arguments": { "label": "human", "text": "Dana is moving to Lisbon." } }] },
+            { "content": "Noted." }
+        ]),
+    );
+    let out = output(agentos_with_memory(
+        home.path(),
+        &["run", "I am moving to Lisbon.", "--model", &model, "--memory-scope", "person:dana", "--tools", "calculator"],
+    ))
+    .await;
+    let printed = text(&out);
+    assert!(out.status.success() && printed.contains("memory: pin the memory blocks of person:dana = human (trusted)"), "{printed}");
+    let blocks = text(&output(agentos(home.path(), &["memory", "blocks", "person:dana"])).await);
+    assert!(blocks.starts_with("human  (trusted, written by run ") && blocks.contains("41 of 2000 characters)"), "{blocks}");
+    assert!(blocks.ends_with("\n  Dana is a chef.\n  Dana is moving to Lisbon.\n"), "{blocks}");
+
+    let list: serde_json::Value = serde_json::from_str(&text(&output(agentos(home.path(), &["runs", "list", "--json"])).await)).unwrap();
+    let run = list[0]["id"].as_str().unwrap().to_string();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&output(agentos(home.path(), &["runs", "show", &run, "--json"])).await.stdout).unwrap();
+    let system = shown["steps"].as_array().unwrap().iter().find_map(|s| s["request"]["messages"].get(0)).unwrap().to_string();
+    assert!(system.contains(r#"<human chars=\"15/2000\">\nDana is a chef.\n</human>"#), "{system}");
+}

@@ -16,7 +16,7 @@ mod tool;
 mod usage;
 
 pub use ids::RunId;
-pub use memory::{MemoryItem, MemoryOp, MemoryResult, Recalled, Trust};
+pub use memory::{MemoryBlock, MemoryItem, MemoryOp, MemoryResult, Recalled, Trust};
 pub use message::{Message, Part, Role};
 pub use model::{ChatRequest, ChatResponse, FinishReason, ModelEvent, Sampling};
 pub use step::{CodeOutput, Event, FunctionDefinition, RunEvent, Step, StepKind, Trajectory};

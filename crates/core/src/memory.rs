@@ -1,5 +1,6 @@
 //! Memory as the journal records it: what a memory syscall asked ([`MemoryOp`]) and what it got
-//! ([`MemoryResult`]), and the items ([`MemoryItem`]) with their provenance.
+//! ([`MemoryResult`]), the items ([`MemoryItem`]) with their provenance, and the pinned memory
+//! blocks ([`MemoryBlock`]) after MemGPT (Packer et al., 2023).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -75,6 +76,28 @@ pub struct Recalled {
     pub bm25: f32,
 }
 
+/// A pinned memory block: MemGPT's working context, Letta's core memory (Packer et al., 2023,
+/// "MemGPT: Towards LLMs as Operating Systems", §2.1: a fixed-size part of the main context that
+/// only the agent's own function calls write). A labelled text kept per long-term scope, shown in the system message of every model call of a run granted that scope, and
+/// edited by the agent itself with its `memory_append` and `memory_replace` tools (Letta's
+/// `core_memory_append` and `core_memory_replace`) or by the person by hand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryBlock {
+    /// Whose memory it is: `agent:<name>` or `person:<name>`.
+    pub scope: String,
+    /// Its label, unique in its scope: `human`, `persona`, or any `[a-z0-9_-]{1,32}`.
+    pub label: String,
+    /// What it holds (at most 2,000 characters).
+    pub value: String,
+    /// Untrusted once any edit was made by a run that had taken in outside content, until the
+    /// person sets it by hand.
+    pub trust: Trust,
+    /// The run that last wrote it; empty when the person set it by hand.
+    pub run: String,
+    /// When it was last written (RFC 3339, UTC).
+    pub updated_at: String,
+}
+
 /// What a memory syscall asks for, as journaled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -113,6 +136,13 @@ pub enum MemoryOp {
         /// The item.
         id: String,
     },
+    /// Read the memory blocks of `scope` to pin them in the run's context (MemGPT's core memory,
+    /// Packer et al., 2023): journaled once, at the run's first model call or block edit, so a
+    /// resumed run pins what it pinned the first time.
+    Blocks {
+        /// The scope.
+        scope: String,
+    },
 }
 
 impl fmt::Display for MemoryOp {
@@ -122,6 +152,7 @@ impl fmt::Display for MemoryOp {
             MemoryOp::Recall { scopes, query, k, .. } => write!(f, "recall {k} from {} for `{}`", scopes.join(", "), first_line(query)),
             MemoryOp::Update { id, text, .. } => write!(f, "update {id}: {}", first_line(text)),
             MemoryOp::Forget { id } => write!(f, "forget {id}"),
+            MemoryOp::Blocks { scope } => write!(f, "pin the memory blocks of {scope}"),
         }
     }
 }
@@ -149,5 +180,10 @@ pub enum MemoryResult {
     Forgotten {
         /// True when an item was deleted.
         existed: bool,
+    },
+    /// The memory blocks pinned, by label.
+    Blocks {
+        /// The blocks.
+        blocks: Vec<MemoryBlock>,
     },
 }

@@ -90,6 +90,9 @@ pub struct Agent {
     /// Whether untrusted memory was recalled into the run's context: from then on every risky
     /// tool call needs the person's approval (see [`Agent::remember`]'s module).
     pub(crate) recalled_untrusted: AtomicBool,
+    /// The run's view of its pinned memory blocks, derived from its journal (see
+    /// [`crate::blocks`]).
+    pub(crate) blocks: crate::blocks::Pinned,
 }
 
 impl Agent {
@@ -204,16 +207,11 @@ impl Agent {
     }
 
     /// `request` with the person's profile ([`RunSpec::profile`]) at the end of its system
-    /// message (one is added first when it has none), after Janus (Lee et al., 2024: a person's
-    /// values stated in the system message steer the model's answers to them).
-    fn with_profile(&self, mut request: ChatRequest) -> ChatRequest {
+    /// message, after Janus (Lee et al., 2024: a person's values stated in the system message
+    /// steer the model's answers to them).
+    fn with_profile(&self, request: ChatRequest) -> ChatRequest {
         let Some(profile) = &self.spec.profile else { return request };
-        let note = format!("About the person you are helping, in their own words: {profile}");
-        match request.messages.first_mut() {
-            Some(first) if first.role == Role::System => *first = Message::system(format!("{}\n\n{note}", first.content())),
-            _ => request.messages.insert(0, Message::system(note)),
-        }
-        request
+        with_system_note(request, &format!("About the person you are helping, in their own words: {profile}"))
     }
 
     /// Keeps a journaled model request as a base for the next ones (the last few suffice).
@@ -261,7 +259,7 @@ impl Agent {
 
     /// One model call on `model`, named `uri` in the journal.
     async fn call_model(&self, uri: &str, model: &Arc<dyn LanguageModel>, request: ChatRequest) -> Result<ChatResponse, KernelError> {
-        let request = self.with_profile(request);
+        let request = self.with_blocks(self.with_profile(request)).await?;
         let seq = self.begin()?;
         if let Some(StepKind::Model { request, response }) = self.replay(seq, Asked::Model(&request))? {
             self.remember_request(seq, Arc::new(request));
@@ -304,23 +302,16 @@ impl Agent {
     pub(crate) async fn call_tool(&self, call: &ToolCall, seq: u64) -> Result<ToolResult, KernelError> {
         let memory = self.is_memory_tool(&call.name);
         if let Some(StepKind::Tool { result, .. }) = self.replay(seq, Asked::Tool(call))? {
-            if !memory {
+            if memory {
+                self.replayed_memory_tool(call, &result).await?;
+            } else {
                 self.taint();
-            } else if crate::memory::shows_untrusted(&result.content) {
-                self.recalled_untrusted();
             }
             return Ok(result);
         }
         let started = Instant::now();
         if memory {
-            let (result, write) = self.memory_tool(call, seq).await?;
-            let step = Step {
-                seq,
-                kind: StepKind::Tool { call: call.clone(), result: result.clone() },
-                duration_ms: started.elapsed().as_millis() as u64,
-            };
-            self.record_with(&step, write).await?;
-            return Ok(result);
+            return self.memory_tool(call, seq, started).await;
         }
         let denials = Mutex::new(Vec::new());
         let context = self.guarded_context();
@@ -336,12 +327,7 @@ impl Agent {
                 .await?;
             self.emit(|| Event::Denied { run: self.run.clone(), call: call.clone(), reason });
         }
-        let step = Step {
-            seq,
-            kind: StepKind::Tool { call: call.clone(), result: result.clone() },
-            duration_ms: started.elapsed().as_millis() as u64,
-        };
-        self.record(&step, None).await?;
+        self.record(&crate::memory::tool_step(seq, call, &result, started), None).await?;
         Ok(result)
     }
 
@@ -364,6 +350,15 @@ impl Agent {
         self.record(&step, None).await?;
         Ok(answer)
     }
+}
+
+/// `request` with `note` at the end of its system message (one is added first when it has none).
+pub(crate) fn with_system_note(mut request: ChatRequest, note: &str) -> ChatRequest {
+    match request.messages.first_mut() {
+        Some(first) if first.role == Role::System => *first = Message::system(format!("{}\n\n{note}", first.content())),
+        _ => request.messages.insert(0, Message::system(note)),
+    }
+    request
 }
 
 /// What a syscall asks for, to compare with what the journal recorded at its position.

@@ -171,6 +171,7 @@ impl Kernel {
             tainted: AtomicBool::new(false),
             briefed: Default::default(),
             recalled_untrusted: AtomicBool::new(false),
+            blocks: Default::default(),
         })
     }
 }

@@ -7,8 +7,9 @@
 //! ([`Agent::execute_code`], after CodeAct) and the action library of the functions agents wrote
 //! ([`Agent::retrieve_actions`], [`ActionRecord`], after DynaSaur), and memory: journaled
 //! remember / recall / update / forget over the store of `agentos-memory` ([`Agent::remember`],
-//! [`Agent::recall`], and the model's `remember` and `recall` tools). A strategy holds an
-//! [`Agent`] handle and nothing else.
+//! [`Agent::recall`], and the model's `remember` and `recall` tools), with pinned memory blocks
+//! the agent edits with its `memory_append` and `memory_replace` tools ([`BLOCK_TOOLS`], after
+//! MemGPT, Packer et al., 2023). A strategy holds an [`Agent`] handle and nothing else.
 //!
 //! Must not: know any strategy, render anything for a person, or let an agent reach a model, a
 //! tool or the disk except through a syscall.
@@ -17,6 +18,7 @@ mod access;
 mod actions;
 mod agent;
 mod benchmarks;
+mod blocks;
 mod code;
 mod context;
 mod error;
@@ -32,6 +34,7 @@ pub use actions::{ActionRecord, ActionUse};
 pub use agent::Agent;
 pub use agentos_memory::store::{check_text as check_memory_text, MAX_TEXT as MAX_MEMORY_TEXT};
 pub use benchmarks::{BenchmarkRecord, EpisodeRecord};
+pub use blocks::BLOCK_TOOLS;
 pub use context::{Interruption, Limits, Snapshot};
 pub use error::KernelError;
 pub use lease::{Holder, Lease, LEASE_TTL};

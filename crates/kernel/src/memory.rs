@@ -1,5 +1,6 @@
 //! Memory syscalls: remember, recall, update and forget, each a journaled step, over the store
-//! of `agentos-memory` in the run database.
+//! of `agentos-memory` in the run database; the pinned memory blocks that the agent edits with
+//! its own tools are in the blocks module (after MemGPT, Packer et al., 2023).
 //!
 //! - Journaled. A memory syscall is a `memory` step (a model's call of the `remember` or `recall`
 //!   tool is a `tool` step). The store's write and the step are one transaction, and an item's id
@@ -21,6 +22,7 @@
 
 use crate::access::{Approval, Capabilities};
 use crate::agent::{Agent, Asked};
+use crate::blocks::BLOCK_TOOLS;
 use crate::error::KernelError;
 use crate::storage::{Storage, StorageError};
 use crate::tools::ToolContext;
@@ -33,8 +35,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The model-facing memory tools; a run that is granted one sees it like any tool.
-pub const MEMORY_TOOLS: [&str; 2] = ["remember", "recall"];
+/// The model-facing memory tools; a run that is granted one sees it like any tool. The last two
+/// edit the run's pinned memory blocks (MemGPT's working context, Packer et al., 2023; see
+/// [`BLOCK_TOOLS`](crate::BLOCK_TOOLS)).
+pub const MEMORY_TOOLS: [&str; 4] = ["remember", "recall", BLOCK_TOOLS[0], BLOCK_TOOLS[1]];
 
 /// The source of a person's profile items.
 const PROFILE_SOURCE: &str = "profile";
@@ -44,6 +48,9 @@ const DEFAULT_K: usize = 5;
 
 /// The specs of the memory tools.
 pub(crate) fn tool_spec(name: &str) -> Option<ToolSpec> {
+    if BLOCK_TOOLS.contains(&name) {
+        return crate::blocks::tool_spec(name);
+    }
     let (description, parameters) = match name {
         "remember" => (
             "Keep a fact for later: in the long-term memory this run was given (e.g. the person's), else in this run's working memory. One fact per call.",
@@ -151,13 +158,13 @@ impl Agent {
         }
     }
 
-    fn unexpected(&self, result: MemoryResult) -> KernelError {
+    pub(crate) fn unexpected(&self, result: MemoryResult) -> KernelError {
         self.kernel.storage.corrupt("steps", format!("run {}: a memory step recorded {result:?} for another kind of op", self.run)).into()
     }
 
     /// One memory syscall: checked, replayed if recorded, else run and journaled with the
     /// store's write in one transaction. Bad input fails before anything is journaled.
-    async fn memory(&self, op: MemoryOp) -> Result<MemoryResult, KernelError> {
+    pub(crate) async fn memory(&self, op: MemoryOp) -> Result<MemoryResult, KernelError> {
         let op = self.resolve(op)?;
         let seq = self.begin()?;
         if let Some(StepKind::Memory { result, .. }) = self.replay(seq, Asked::Memory(&op))? {
@@ -194,12 +201,13 @@ impl Agent {
                 MemoryOp::Update { id, text, source }
             }
             forget @ MemoryOp::Forget { .. } => forget,
+            MemoryOp::Blocks { scope } => MemoryOp::Blocks { scope: self.permitted_scope(&scope)? },
         })
     }
 
     /// The trust of text from `source`: the task and the person are trusted; the model is while
     /// the run has taken in no outside content; anything else is not.
-    fn trust_of(&self, source: &str) -> Trust {
+    pub(crate) fn trust_of(&self, source: &str) -> Trust {
         match source {
             "task" | "person" => Trust::Trusted,
             "model" if !self.tainted.load(Ordering::SeqCst) => Trust::Trusted,
@@ -257,6 +265,10 @@ impl Agent {
                 let write: Write = Box::new(move |conn| store::delete(conn, &id).map(|_| ()));
                 Ok((MemoryResult::Forgotten { existed }, existed.then_some(write)))
             }
+            MemoryOp::Blocks { scope } => {
+                let blocks = self.kernel.storage.read(|conn| agentos_memory::blocks::list(conn, scope))?;
+                Ok((MemoryResult::Blocks { blocks }, None))
+            }
         }
     }
 
@@ -298,12 +310,16 @@ impl Agent {
         }
     }
 
-    /// Notes that untrusted memory entered the run's context when `result` holds untrusted items.
+    /// Notes that untrusted memory entered the run's context when `result` holds untrusted items
+    /// or pins untrusted blocks.
     fn taint_by(&self, result: &MemoryResult) {
-        if let MemoryResult::Recalled { items } = result {
-            if items.iter().any(|r| r.item.trust == Trust::Untrusted) {
-                self.recalled_untrusted();
-            }
+        let untrusted = match result {
+            MemoryResult::Recalled { items } => items.iter().any(|r| r.item.trust == Trust::Untrusted),
+            MemoryResult::Blocks { blocks } => blocks.iter().any(|b| b.trust == Trust::Untrusted),
+            _ => false,
+        };
+        if untrusted {
+            self.recalled_untrusted();
         }
     }
 
@@ -336,17 +352,33 @@ impl Agent {
     }
 
     /// A model's call of a memory tool at journal position `seq` (already known not to be
-    /// recorded): bad arguments and refusals come back as error results, like any tool's.
-    pub(crate) async fn memory_tool(&self, call: &ToolCall, seq: u64) -> Result<(ToolResult, Option<Write>), KernelError> {
+    /// recorded), journaled with its write: bad arguments and refusals come back as error
+    /// results, like any tool's.
+    pub(crate) async fn memory_tool(&self, call: &ToolCall, seq: u64, started: Instant) -> Result<ToolResult, KernelError> {
         let outcome = match call.name.as_str() {
             "remember" => self.remember_tool(call, seq).await,
-            _ => self.recall_tool(call, seq).await,
+            "recall" => self.recall_tool(call, seq).await,
+            _ => return self.block_tool(call, seq, started).await,
         };
-        match outcome {
-            Ok((content, write)) => Ok((ToolResult::ok(call, content), write)),
-            Err(error @ (KernelError::Memory(_) | KernelError::BadArguments(_))) => Ok((ToolResult::error(call, error.to_string()), None)),
-            Err(other) => Err(other),
+        let (outcome, write) = match outcome {
+            Ok((content, write)) => (Ok(content), write),
+            Err(error) => (Err(error), None),
+        };
+        let result = tool_result(call, outcome)?;
+        self.record_with(&tool_step(seq, call, &result, started), write).await?;
+        Ok(result)
+    }
+
+    /// A recorded call of a memory tool, replayed: what it brought into the run's context counts
+    /// again (an untrusted item shown, an edit of the run's blocks).
+    pub(crate) async fn replayed_memory_tool(&self, call: &ToolCall, result: &ToolResult) -> Result<(), KernelError> {
+        if BLOCK_TOOLS.contains(&call.name.as_str()) {
+            return self.replay_block_tool(call, result).await;
         }
+        if shows_untrusted(&result.content) {
+            self.recalled_untrusted();
+        }
+        Ok(())
     }
 
     /// `remember`: the fact goes to the first long-term scope the run was granted, else to its
@@ -375,7 +407,7 @@ const UNTRUSTED_MARK: &str = " [untrusted, from ";
 
 /// Whether a `recall` tool result showed an untrusted item (for a replayed call, which has only
 /// the text).
-pub(crate) fn shows_untrusted(content: &str) -> bool {
+fn shows_untrusted(content: &str) -> bool {
     content.contains(UNTRUSTED_MARK)
 }
 
@@ -460,7 +492,23 @@ pub fn render_recalled(items: &[Recalled]) -> String {
         .join("\n")
 }
 
-fn arguments<T: serde::de::DeserializeOwned>(call: &ToolCall) -> Result<T, KernelError> {
+/// A memory tool's outcome as the model sees it: bad input and refusals are error results it can
+/// act on; anything else (the database failing) ends the run.
+pub(crate) fn tool_result(call: &ToolCall, outcome: Result<String, KernelError>) -> Result<ToolResult, KernelError> {
+    match outcome {
+        Ok(content) => Ok(ToolResult::ok(call, content)),
+        Err(error @ (KernelError::Memory(_) | KernelError::BadArguments(_))) => Ok(ToolResult::error(call, error.to_string())),
+        Err(other) => Err(other),
+    }
+}
+
+/// The journal step of tool call `call` at `seq`, started at `started`.
+pub(crate) fn tool_step(seq: u64, call: &ToolCall, result: &ToolResult, started: Instant) -> Step {
+    Step { seq, kind: StepKind::Tool { call: call.clone(), result: result.clone() }, duration_ms: started.elapsed().as_millis() as u64 }
+}
+
+/// A tool call's arguments, read into `T`.
+pub(crate) fn arguments<T: serde::de::DeserializeOwned>(call: &ToolCall) -> Result<T, KernelError> {
     serde_json::from_value(call.arguments.clone()).map_err(|e| KernelError::BadArguments(format!("`{}`: {e}", call.name)))
 }
 

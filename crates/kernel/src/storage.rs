@@ -131,6 +131,8 @@ CREATE INDEX episodes_by_run ON episodes(run);
 "#,
     // The memory store's tables (agentos-memory owns their shape).
     agentos_memory::store::SCHEMA,
+    // The pinned memory blocks (agentos-memory owns their shape).
+    agentos_memory::blocks::SCHEMA,
 ];
 
 /// Why a storage operation failed.

@@ -111,6 +111,7 @@ async fn remember_recall_update_and_forget_round_trip() {
             MemoryOp::Recall { .. } => "recall",
             MemoryOp::Update { .. } => "update",
             MemoryOp::Forget { .. } => "forget",
+            MemoryOp::Blocks { .. } => "blocks",
         })
         .collect();
     // The refused update wrote no step.

@@ -46,4 +46,49 @@ pub enum MemoryError {
         /// The most allowed.
         limit: usize,
     },
+    /// A memory block's label that is not 1 to 32 of `a-z`, `0-9`, `_` and `-`.
+    #[error("bad memory block label `{label}`: a label is 1 to {limit} characters of a-z, 0-9, `_` and `-`, like `human` or `persona`")]
+    BadLabel {
+        /// The label as given.
+        label: String,
+        /// The longest label.
+        limit: usize,
+    },
+    /// A memory block's value over the size limit.
+    #[error("memory block `{label}` would hold {chars} characters, over its limit of {limit}; keep in a block only what must always be in view, and shorten the rest")]
+    BlockTooLarge {
+        /// The block's label.
+        label: String,
+        /// The characters it would hold.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A replacement in a block that is not there.
+    #[error("there is no memory block `{label}` (the blocks are: {labels}); memory_append creates one")]
+    NoBlock {
+        /// The label asked for.
+        label: String,
+        /// The labels there are, quoted.
+        labels: String,
+    },
+    /// A replacement whose old text is not in its block.
+    #[error("`{old}` is not in memory block `{label}`; give `old` exactly as the block shows it")]
+    NotInBlock {
+        /// The block's label.
+        label: String,
+        /// The text that was to be replaced.
+        old: String,
+    },
+    /// Memory blocks asked of a scope that cannot hold them.
+    #[error("memory blocks are kept in agent:<name> or person:<name> scopes, not in `{scope}`")]
+    BlockScope {
+        /// The scope as given.
+        scope: String,
+    },
+    /// A block edit in a run granted no long-term scope.
+    #[error(
+        "memory blocks are kept in a long-term scope, and this run has none; start it with --memory-scope person:<name> (or agent:<name>)"
+    )]
+    NoBlockScope,
 }
