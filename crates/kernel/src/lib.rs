@@ -115,7 +115,7 @@ impl FromStr for ActionMode {
 /// What a multi-step strategy's model sees of the run's earlier steps: its working-memory
 /// policy (`--memory`). The policy shapes only the context; the journal keeps every step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum WorkingMemory {
     /// Every step, as it happened (the context only grows).
     #[default]
@@ -167,6 +167,7 @@ impl FromStr for WorkingMemory {
     /// ```
     /// use agentos_kernel::WorkingMemory;
     /// assert_eq!("hiagent".parse::<WorkingMemory>(), Ok(WorkingMemory::HiAgent));
+    /// assert_eq!(serde_json::to_string(&WorkingMemory::HiAgent).unwrap(), "\"hiagent\"", "stored by the same name");
     /// assert!("rag".parse::<WorkingMemory>().unwrap_err().contains("window, hiagent, summary"));
     /// ```
     fn from_str(text: &str) -> Result<Self, String> {
