@@ -26,6 +26,16 @@ impl Trust {
             Trust::Untrusted => "untrusted",
         }
     }
+
+    /// The trust stored as `text` ([`Trust::as_str`]); anything but `trusted` reads as
+    /// untrusted, so that an unreadable value never grants trust.
+    pub fn from_stored(text: &str) -> Trust {
+        if text == Trust::Trusted.as_str() {
+            Trust::Trusted
+        } else {
+            Trust::Untrusted
+        }
+    }
 }
 
 impl fmt::Display for Trust {

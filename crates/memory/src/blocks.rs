@@ -106,12 +106,11 @@ pub fn put_in(blocks: &mut Vec<MemoryBlock>, block: MemoryBlock) {
 const COLUMNS: &str = "scope, label, value, trust, run, updated_at";
 
 fn block_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemoryBlock> {
-    let trust: String = r.get(3)?;
     Ok(MemoryBlock {
         scope: r.get(0)?,
         label: r.get(1)?,
         value: r.get(2)?,
-        trust: if trust == "trusted" { Trust::Trusted } else { Trust::Untrusted },
+        trust: Trust::from_stored(&r.get::<_, String>(3)?),
         run: r.get(4)?,
         updated_at: r.get(5)?,
     })

@@ -188,12 +188,11 @@ pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
 const COLUMNS: &str = "id, scope, text, trust, source, run, agent, created_at, superseded_at, superseded_by";
 
 fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemoryItem> {
-    let trust: String = r.get(3)?;
     Ok(MemoryItem {
         id: r.get(0)?,
         scope: r.get(1)?,
         text: r.get(2)?,
-        trust: if trust == "trusted" { Trust::Trusted } else { Trust::Untrusted },
+        trust: Trust::from_stored(&r.get::<_, String>(3)?),
         source: r.get(4)?,
         run: r.get(5)?,
         agent: r.get(6)?,
