@@ -18,21 +18,28 @@
 mod answer;
 mod codeact;
 mod cot;
+mod debate;
+mod dylan;
 mod hiagent;
 mod iot;
+mod malt;
 mod memory;
 mod pal;
 mod pal_sc;
 mod react;
 mod sc;
 mod summary;
+mod team;
 mod toolchain;
 mod working;
 
 pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
 pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
+pub use debate::Debate;
+pub use dylan::DyLAN;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
+pub use malt::{Malt, GENERATOR_ROLE, REFINER_ROLE, VERIFIER_ROLE};
 pub use pal::ProgramAided;
 pub use pal_sc::ProgramConsistency;
 pub use react::ReAct;
@@ -58,12 +65,12 @@ pub enum AgentError {
     NoAnswer(String),
     /// The strategy name is not known.
     #[error(
-        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot and toolchain take a count after a colon, as in `sc:9`)",
+        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot, toolchain and dylan take a count after a colon, as in `sc:9`; debate takes agents×rounds, as in `debate:3x2`)",
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
     /// A strategy name's count (after the colon) is not a whole number of at least 1.
-    #[error("strategy `{0}`: the count must be at least 1 (a whole number after the colon, as in `sc:5`)")]
+    #[error("strategy `{0}`: the count must be at least 1 (a whole number after the colon, as in `sc:5`; `debate:3x2` for 3 agents and 2 rounds)")]
     BadCount(String),
     /// A role model was given that none of the run's strategies uses.
     #[error("role `{role}` is not used by {strategies}; {uses}")]
@@ -98,7 +105,7 @@ pub enum AgentError {
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] = &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc"];
+pub const STRATEGIES: &[&str] = &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc", "debate", "dylan", "malt"];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -128,11 +135,12 @@ pub trait Strategy: Send + Sync {
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
 }
 
-/// The strategy with this name, one of [`STRATEGIES`]. Four take a positive count after a colon,
-/// so that a run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
+/// The strategy with this name, one of [`STRATEGIES`]. Six take a count after a colon, so that a
+/// run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
 /// [`SelfConsistency`]), `pal-sc:9` (programs of [`ProgramConsistency`]), `giot:5` (iterations of
-/// [`GIoT`]) and `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]); without
-/// one they take their defaults.
+/// [`GIoT`]), `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]), `dylan:6`
+/// (agents of [`DyLAN`]) and `debate:3x2` (agents and rounds of [`Debate`]); without one they
+/// take their defaults.
 ///
 /// ```
 /// assert_eq!(agentos_agents::strategy("sc:9").unwrap().name(), "sc");
@@ -142,6 +150,9 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
     let unknown = || AgentError::UnknownStrategy(name.to_string());
     let (base, count) = match name.split_once(':') {
         Some((base, _)) if !STRATEGIES.contains(&base) => return Err(unknown()),
+        Some(("debate", count)) => {
+            return Debate::parse(count).map(|d| Box::new(d) as Box<dyn Strategy>).ok_or_else(|| AgentError::BadCount(name.to_string()))
+        }
         Some((base, count)) => {
             (base, Some(count.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| AgentError::BadCount(name.to_string()))?))
         }
@@ -157,6 +168,9 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
         ("aiot", None) => Box::new(AIoT),
         ("giot", iterations) => Box::new(iterations.map_or_else(GIoT::default, |iterations| GIoT { iterations })),
         ("toolchain", candidates) => Box::new(candidates.map_or_else(ToolChainStar::default, |candidates| ToolChainStar { candidates })),
+        ("debate", None) => Box::new(Debate::default()),
+        ("dylan", agents) => Box::new(agents.map_or_else(DyLAN::default, |agents| DyLAN { agents, ..DyLAN::default() })),
+        ("malt", None) => Box::new(Malt),
         _ => return Err(unknown()),
     })
 }
@@ -252,15 +266,20 @@ pub async fn drive(kernel: &Kernel, agent: &Agent, strategy: &dyn Strategy) -> R
         Ok(()) => with_memory(agent, strategy).await,
         Err(refused) => Err(refused),
     };
-    let ending = match outcome {
-        Ok(answer) => Ending::Finished(answer),
-        Err(AgentError::Kernel(KernelError::Suspended(_))) => Ending::Suspended,
-        Err(AgentError::Kernel(KernelError::Cancelled(_))) => Ending::Cancelled,
-        Err(AgentError::Kernel(KernelError::Interrupted { reason, .. })) => Ending::Interrupted(reason),
-        Err(e) => Ending::Failed(e.to_string()),
-    };
+    let ending = ending(&outcome);
     kernel.finish(agent, ending.clone()).await?;
     Ok(ending)
+}
+
+/// How a run ends when its strategy came to `outcome`.
+pub(crate) fn ending(outcome: &Result<String, AgentError>) -> Ending {
+    match outcome {
+        Ok(answer) => Ending::Finished(answer.clone()),
+        Err(AgentError::Kernel(KernelError::Suspended(_))) => Ending::Suspended,
+        Err(AgentError::Kernel(KernelError::Cancelled(_))) => Ending::Cancelled,
+        Err(AgentError::Kernel(KernelError::Interrupted { reason, .. })) => Ending::Interrupted(reason.clone()),
+        Err(e) => Ending::Failed(e.to_string()),
+    }
 }
 
 /// Runs `strategy` briefed with what long-term memory holds on the task, and merges what the run

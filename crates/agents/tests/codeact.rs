@@ -103,6 +103,7 @@ impl Setup {
             memory_scopes: Vec::new(),
             profile: None,
             working_memory: Default::default(),
+            seat: None,
         }
     }
 

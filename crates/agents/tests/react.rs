@@ -84,6 +84,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         memory_scopes: Vec::new(),
         profile: None,
         working_memory: Default::default(),
+        seat: None,
     }
 }
 

@@ -114,6 +114,7 @@ impl Setup {
             memory_scopes: Vec::new(),
             profile: None,
             working_memory: Default::default(),
+            seat: None,
         }
     }
 

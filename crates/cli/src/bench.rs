@@ -153,6 +153,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         memory_scopes: Vec::new(),
         profile: None,
         working_memory: Default::default(),
+        seat: None,
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

@@ -256,14 +256,18 @@ struct LimitArgs {
     /// Most model calls the run may make in all.
     #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_calls: Option<u64>,
-    /// Most tokens (in and out) the run may use in all.
+    /// Most tokens (in and out) the run may use in all (a team's members' included).
     #[arg(long, value_parser = validate::at_least_one::<u64>)]
     max_tokens: Option<u64>,
+    /// Most seconds the run may spend in model and tool calls in all, counted across resumes
+    /// (a team's members' included).
+    #[arg(long, value_parser = validate::at_least_one::<u64>)]
+    max_seconds: Option<u64>,
 }
 
 impl From<LimitArgs> for Limits {
     fn from(l: LimitArgs) -> Limits {
-        Limits { max_steps: l.max_steps, max_model_calls: l.max_calls, max_tokens: l.max_tokens }
+        Limits { max_steps: l.max_steps, max_model_calls: l.max_calls, max_tokens: l.max_tokens, max_seconds: l.max_seconds }
     }
 }
 
@@ -393,7 +397,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
             approval: if args.approve { Approval::Risky } else { Approval::Never },
             code: plan.actions == ActionMode::Code,
         },
-        budget: Budget { max_model_calls: args.limits.max_calls, max_tokens: args.limits.max_tokens },
+        budget: Budget { max_model_calls: args.limits.max_calls, max_tokens: args.limits.max_tokens, max_seconds: args.limits.max_seconds },
         priority: 0,
         temperature: Some(args.temperature),
         roles: args.roles.into_iter().collect(),
@@ -402,6 +406,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         memory_scopes: plan.memory_scopes,
         profile,
         working_memory: args.memory,
+        seat: None,
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox, models::encoder_for(&spec)?)?;
@@ -416,6 +421,14 @@ async fn resume(config: &Config, db: &std::path::Path, run: &str, limits: Limits
     }
     let printer = Arc::new(Printer::new(json));
     let snapshot = agentos_kernel::Snapshot::load(&Storage::open(db)?, run)?;
+    if let Some(seat) = snapshot.spec()?.seat {
+        anyhow::bail!(
+            "run {run} is the member `{}` of team run {}; a member resumes with its team: `agentos resume {}`",
+            seat.member,
+            seat.team,
+            seat.team
+        );
+    }
     let kernel = kernel(config, db, printer.clone(), unsafe_sandbox, models::encoder_for(&snapshot.spec()?)?)?;
     models::ensure_installed(&snapshot.record.model)?;
     models::load(&snapshot.record.model, || kernel.model(&snapshot.record.model))?;
@@ -448,7 +461,7 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
         match &ending {
             Ending::Finished(answer) => printer.line(&format!("\nanswer: {answer}")),
             Ending::Failed(error) => {
-                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step (it takes new --max-steps, --max-calls and --max-tokens)")
+                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step (it takes new --max-steps, --max-calls, --max-tokens and --max-seconds)")
             }
             Ending::Suspended => eprintln!("\nrun {run} suspended; `agentos resume {run}` carries it on"),
             Ending::Interrupted(reason) => eprintln!("\nrun {run} interrupted ({reason}); `agentos resume {run}` carries it on"),

@@ -1,7 +1,9 @@
 //! How runs look to a person: each step printed live as it happens, and whole trajectories.
 //! With `--json`, every event is one JSON line instead.
 
-use agentos_core::{ChatRequest, ChatResponse, Event, MemoryResult, Message, ModelEvent, Role, RunEvent, Step, StepKind, Trajectory};
+use agentos_core::{
+    ChatRequest, ChatResponse, Event, MemoryResult, Message, MessageOp, ModelEvent, Role, RunEvent, Step, StepKind, Trajectory,
+};
 use std::io::Write;
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -135,6 +137,13 @@ impl Transcript {
                     }
                 };
                 format!("[{seq}] memory{mark}: {} = {got}", cut(&op.to_string(), ARGUMENTS_TEXT))
+            }
+            StepKind::Message { op: MessageOp::Post { round, text, .. }, .. } => {
+                format!("[{seq}] round {round} post{mark}: {}", cut(text, RESULT_TEXT))
+            }
+            StepKind::Message { op: MessageOp::Read { round }, posts } => {
+                let lines: Vec<String> = posts.iter().map(|p| format!("      {}: {}", p.sender, cut(&p.text, RESULT_TEXT))).collect();
+                format!("[{seq}] round {round} read{mark}: {}\n{}", plural(posts.len() as u64, "message"), lines.join("\n"))
             }
         }
     }
@@ -325,6 +334,8 @@ fn event_line(event: &RunEvent) -> String {
             }
         }
         "denied" => format!("denied: {}", cut(&text("reason"), RESULT_TEXT)),
+        "team_stopped" => format!("team stopped ({}) in round {}", text("reason"), event.payload["round"]),
+        "member_dropped" => format!("member {} left after round {}: it {}", text("member"), event.payload["round"], text("reason")),
         kind => format!("{kind}: {}", cut(&event.payload.to_string(), RESULT_TEXT)),
     };
     format!("-- {}  {what}\n", local_time(&event.at))

@@ -2,9 +2,11 @@
 //! trajectory) and for programs (`--json`, every field).
 
 use crate::render::{self, fit, local_time};
+use agentos_core::Trajectory;
 use agentos_kernel::{RunOrigin, RunRecord, Storage};
 use anyhow::Result;
 use clap::Subcommand;
+use serde::Serialize;
 use std::path::Path;
 
 /// What `agentos runs` can do.
@@ -30,8 +32,10 @@ pub enum RunsCommand {
     },
     /// One run's whole trajectory: each model step with the messages its request added since the
     /// previous one and the answer, every tool call and result, each step's duration, and the
-    /// run's status changes (suspended, resumed, failed) with their times. Long texts are cut
-    /// with a note of how much; --json gives every request and response whole.
+    /// run's status changes (suspended, resumed, failed) with their times. A team run's members
+    /// follow as a tree: each with its status, model calls, tokens and messages, and its steps
+    /// below it, after the reason the team stopped. Long texts are cut with a note of how much;
+    /// --json gives every request and response whole, and a team's members under `team`.
     #[command(
         after_help = "Example:\n  agentos runs show 0193a2c4e5f67890abcdef0123456789\n  agentos runs show 0193a2c4e5f67890abcdef0123456789 --json"
     )]
@@ -137,11 +141,115 @@ fn terminal_width() -> usize {
 }
 
 fn show(db: &Path, run: &str, json: bool) -> Result<i32> {
-    let trajectory = agentos_kernel::trajectory(&Storage::open(db)?, run)?;
+    let storage = Storage::open(db)?;
+    let trajectory = agentos_kernel::trajectory(&storage, run)?;
+    let team = team(&storage, &trajectory)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&trajectory)?);
+        let mut value = serde_json::to_value(&trajectory)?;
+        if let Some(team) = &team {
+            value["team"] = serde_json::to_value(team)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", render::trajectory(&trajectory));
+        if let Some(team) = &team {
+            print!("{}", team_tree(team));
+        }
     }
     Ok(0)
+}
+
+/// A team run's members and how the team ended, for `runs show`.
+#[derive(Serialize)]
+struct TeamView {
+    /// The `team_stopped` event's payload (reason, round, detail), once the team stopped.
+    stopped: Option<serde_json::Value>,
+    /// Messages on the team's board.
+    messages: usize,
+    /// Tokens the members spent on them.
+    communication_tokens: u64,
+    /// Each member, by name.
+    members: Vec<MemberView>,
+}
+
+/// One member of a team, for `runs show`.
+#[derive(Serialize)]
+struct MemberView {
+    name: String,
+    /// Why it left the team before the end, if it did.
+    dropped: Option<String>,
+    messages: usize,
+    communication_tokens: u64,
+    trajectory: Trajectory,
+}
+
+/// The team of `trajectory`'s run, when it is a team run.
+fn team(storage: &Storage, trajectory: &Trajectory) -> Result<Option<TeamView>> {
+    let members = storage.team_members(trajectory.run.as_str())?;
+    if members.is_empty() {
+        return Ok(None);
+    }
+    let board = storage.board(trajectory.run.as_str())?;
+    let payload = |kind: &'static str| trajectory.events.iter().filter(move |e| e.kind == kind).map(|e| e.payload.clone());
+    let dropped: Vec<serde_json::Value> = payload("member_dropped").collect();
+    let members = members
+        .into_iter()
+        .map(|(name, run)| {
+            let posts: Vec<&agentos_core::Post> = board.iter().filter(|p| p.sender == name).collect();
+            let why = dropped.iter().find(|d| d["member"] == name.as_str()).and_then(|d| d["reason"].as_str()).map(String::from);
+            Ok(MemberView {
+                dropped: why,
+                messages: posts.len(),
+                communication_tokens: posts.iter().map(|p| p.tokens).sum(),
+                trajectory: agentos_kernel::trajectory(storage, run.as_str())?,
+                name,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(TeamView {
+        stopped: payload("team_stopped").last(),
+        messages: board.len(),
+        communication_tokens: board.iter().map(|p| p.tokens).sum(),
+        members,
+    }))
+}
+
+/// The team as a tree: how it stopped, then each member with its status, tokens and messages,
+/// and its steps indented below it.
+fn team_tree(team: &TeamView) -> String {
+    let stopped = match &team.stopped {
+        Some(stop) => format!("stopped ({}) in round {}", stop["reason"].as_str().unwrap_or("?"), stop["round"]),
+        None => "not stopped yet".to_string(),
+    };
+    let mut out = format!(
+        "
+team: {} members, {stopped}; {} on the board, {} communication tokens
+",
+        team.members.len(),
+        render::plural(team.messages as u64, "message"),
+        team.communication_tokens
+    );
+    for (i, member) in team.members.iter().enumerate() {
+        let last = i + 1 == team.members.len();
+        let t = &member.trajectory;
+        let left = member.dropped.as_deref().map(|why| format!("; left early: it {why}")).unwrap_or_default();
+        out.push_str(&format!(
+            "{} {}  [{}]  {}, {} in, {} out, {}{left}  (run {})\n",
+            if last { "└─" } else { "├─" },
+            member.name,
+            t.status,
+            render::plural(t.usage.model_calls, "model call"),
+            t.usage.input_tokens,
+            t.usage.output_tokens,
+            render::plural(member.messages as u64, "message"),
+            t.run
+        ));
+        let indent = if last { "    " } else { "│   " };
+        // Its steps, without the header that repeats the task.
+        for line in render::trajectory(t).lines().skip_while(|l| !l.is_empty()).skip(1) {
+            let indent = if line.is_empty() { indent.trim_end() } else { indent };
+            out.push_str(&format!("{indent}{line}\n"));
+        }
+    }
+    out
 }

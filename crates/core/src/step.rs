@@ -1,4 +1,4 @@
-use crate::{ChatRequest, ChatResponse, MemoryOp, MemoryResult, ModelEvent, RunId, ToolCall, ToolResult, Usage};
+use crate::{ChatRequest, ChatResponse, MemoryOp, MemoryResult, MessageOp, ModelEvent, Post, RunId, ToolCall, ToolResult, Usage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,6 +53,15 @@ pub enum StepKind {
         /// What it got.
         result: MemoryResult,
     },
+    /// A team member's message syscall: a post on its team's board, or a read of one round of it
+    /// and what it held.
+    Message {
+        /// What was asked.
+        op: MessageOp,
+        /// What a read saw (empty for a post), in the order of the members' names.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        posts: Vec<Post>,
+    },
 }
 
 impl StepKind {
@@ -65,6 +74,7 @@ impl StepKind {
             StepKind::Code { .. } => "code",
             StepKind::Library { .. } => "library",
             StepKind::Memory { .. } => "memory",
+            StepKind::Message { .. } => "message",
         }
     }
 }

@@ -18,9 +18,9 @@ use crate::interact::{EpisodeTools, CHECK_ANSWER};
 use crate::{Environment, GymError, Observation, Summary};
 use agentos_agents::{drive, Strategy};
 use agentos_core::RunId;
-use agentos_kernel::{ActionMode, BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec, WorkingMemory};
+use agentos_kernel::{ActionMode, BenchmarkRecord, Budget, Capabilities, Ending, EpisodeRecord, Kernel, RunSpec, Storage, WorkingMemory};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -485,6 +485,7 @@ async fn episode(
                 memory_scopes: Vec::new(),
                 profile: None,
                 working_memory: row.memory,
+                seat: None,
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {
@@ -495,6 +496,7 @@ async fn episode(
                 info: serde_json::Value::Null,
                 wall_ms: None,
                 usage: Default::default(),
+                communication_tokens: 0,
             };
             storage.record_episode(&shared.bench, &pending).await?;
             Ok(agent)
@@ -525,14 +527,31 @@ async fn episode(
         Ending::Suspended | Ending::Cancelled | Ending::Interrupted(_) => return Ok(None),
     };
     let wall_ms = Some(started.elapsed().as_millis() as u64);
+    let info = with_team(storage, &run, info)?;
     let usage = storage.usage(&run)?;
-    let ended = EpisodeRecord { strategy: row.name, task, run, reward: Some(reward), info, wall_ms, usage };
+    let communication_tokens = storage.board(run.as_str())?.iter().map(|post| post.tokens).sum();
+    let ended = EpisodeRecord { strategy: row.name, task, run, reward: Some(reward), info, wall_ms, usage, communication_tokens };
     storage.record_episode(&shared.bench, &ended).await?;
     if let Some(workdir) = workdir {
         // The episode is recorded; what its code left in its folder goes.
         let _ = std::fs::remove_dir_all(workdir);
     }
     Ok(Some(ended))
+}
+
+/// `info` with, for a team run, how its team stopped (the `team_stopped` event's payload: the
+/// reason, the round, and the topology's detail, such as DyLAN's importance scores) under `team`.
+fn with_team(storage: &Storage, run: &RunId, mut info: Value) -> Result<Value, GymError> {
+    let stopped = storage.events(run)?.into_iter().rev().find(|(kind, _)| kind == "team_stopped").map(|(_, payload)| payload);
+    if let Some(stopped) = stopped {
+        match &mut info {
+            Value::Object(fields) => {
+                fields.insert("team".into(), stopped);
+            }
+            other => *other = json!({ "result": other.take(), "team": stopped }),
+        }
+    }
+    Ok(info)
 }
 
 /// The work directory of a code-mode episode of strategy `strategy` on task `task`, under

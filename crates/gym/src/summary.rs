@@ -1,11 +1,12 @@
 //! The score table: per strategy, how many episodes, how many succeeded, the success rate with a
-//! Wilson 95 % confidence interval, and the mean model calls, tokens in and out, and wall time
-//! per episode; as Markdown, CSV, JSON, and an SVG chart of success rate against tokens.
+//! Wilson 95 % confidence interval, and the mean model calls, tokens in and out, communication
+//! tokens (a team's messages) and wall time per episode, and the success rate per 1,000 tokens; as Markdown, CSV, JSON, and an SVG chart of success rate against tokens.
 
 use crate::{BenchmarkSpec, GymError};
 use agentos_kernel::EpisodeRecord;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The default of [`Summary::library`], for summaries written before it existed.
@@ -40,6 +41,29 @@ pub fn wilson_interval(successes: usize, n: usize) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// `rate` per 1,000 of `tokens` (0 when there were no tokens).
+fn per_1k_tokens(rate: f64, tokens: f64) -> f64 {
+    if tokens > 0.0 {
+        rate * 1000.0 / tokens
+    } else {
+        0.0
+    }
+}
+
+/// Each agent's importance score (an episode's `info.team.detail.importance`) summed over
+/// `episodes`.
+fn importance(episodes: &[&EpisodeRecord]) -> BTreeMap<String, f64> {
+    let mut sums = BTreeMap::new();
+    for episode in episodes {
+        if let Some(scores) = episode.info.pointer("/team/detail/importance").and_then(|v| v.as_object()) {
+            for (agent, score) in scores {
+                *sums.entry(agent.clone()).or_insert(0.0) += score.as_f64().unwrap_or(0.0);
+            }
+        }
+    }
+    sums
+}
+
 /// One strategy's row of the table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StrategySummary {
@@ -63,6 +87,17 @@ pub struct StrategySummary {
     pub mean_output_tokens: f64,
     /// Mean wall time per episode, in milliseconds.
     pub mean_wall_ms: f64,
+    /// Mean tokens per episode that a team's members spent on messages to each other (Optima's
+    /// communication cost; 0 for a single agent). They are part of the tokens out.
+    #[serde(default)]
+    pub mean_communication_tokens: f64,
+    /// Success rate per 1,000 tokens (in and out) of an episode: accuracy per unit of cost.
+    #[serde(default)]
+    pub success_per_1k_tokens: f64,
+    /// For a team that scores its agents (DyLAN's Agent Importance Score), each agent's score
+    /// summed over the episodes, by agent: what team optimisation keeps the top agents by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub importance: BTreeMap<String, f64>,
 }
 
 /// The score table of a benchmark.
@@ -114,6 +149,9 @@ impl Summary {
                     mean_input_tokens: mean(&|e| e.usage.input_tokens as f64),
                     mean_output_tokens: mean(&|e| e.usage.output_tokens as f64),
                     mean_wall_ms: mean(&|e| e.wall_ms.unwrap_or(0) as f64),
+                    mean_communication_tokens: mean(&|e| e.communication_tokens as f64),
+                    success_per_1k_tokens: per_1k_tokens(successes as f64 / n as f64, mean(&|e| e.usage.total_tokens() as f64)),
+                    importance: importance(&mine),
                 })
             })
             .collect();
@@ -136,12 +174,12 @@ impl Summary {
             "**{}** with `{}` (benchmark `{}`; feedback before the answer {feedback}{library})\n\n",
             self.env, self.model, self.benchmark
         );
-        out.push_str("| strategy | episodes | successes | success rate (95% CI) | mean model calls | mean tokens in | mean tokens out | mean wall time |\n");
-        out.push_str("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+        out.push_str("| strategy | episodes | successes | success rate (95% CI) | mean model calls | mean tokens in | mean tokens out | mean communication tokens | success per 1k tokens | mean wall time |\n");
+        out.push_str("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for s in &self.strategies {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.1}% ({:.1}–{:.1}%) | {:.1} | {:.0} | {:.0} | {:.2} s |",
+                "| {} | {} | {} | {:.1}% ({:.1}–{:.1}%) | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} s |",
                 s.strategy.replace('|', "\\|"),
                 s.episodes,
                 s.successes,
@@ -151,8 +189,16 @@ impl Summary {
                 s.mean_model_calls,
                 s.mean_input_tokens,
                 s.mean_output_tokens,
+                s.mean_communication_tokens,
+                s.success_per_1k_tokens,
                 s.mean_wall_ms / 1000.0
             );
+        }
+        for s in self.strategies.iter().filter(|s| !s.importance.is_empty()) {
+            let mut ranked: Vec<(&String, &f64)> = s.importance.iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(a.1));
+            let scores: Vec<String> = ranked.iter().map(|(agent, score)| format!("{agent} {score:.2}")).collect();
+            let _ = writeln!(out, "\n{}: agent importance summed over {} episodes: {}", s.strategy, s.episodes, scores.join(", "));
         }
         out
     }
@@ -160,14 +206,14 @@ impl Summary {
     /// The table as CSV with a header row; numbers in full precision.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "strategy,episodes,successes,success_rate,ci_low,ci_high,mean_model_calls,mean_input_tokens,mean_output_tokens,mean_wall_ms\n",
+            "strategy,episodes,successes,success_rate,ci_low,ci_high,mean_model_calls,mean_input_tokens,mean_output_tokens,mean_wall_ms,mean_communication_tokens,success_per_1k_tokens\n",
         );
         for s in &self.strategies {
             let name =
                 if s.strategy.contains([',', '"', '\n']) { format!("\"{}\"", s.strategy.replace('"', "\"\"")) } else { s.strategy.clone() };
             let _ = writeln!(
                 out,
-                "{name},{},{},{},{},{},{},{},{},{}",
+                "{name},{},{},{},{},{},{},{},{},{},{},{}",
                 s.episodes,
                 s.successes,
                 s.success_rate,
@@ -176,7 +222,9 @@ impl Summary {
                 s.mean_model_calls,
                 s.mean_input_tokens,
                 s.mean_output_tokens,
-                s.mean_wall_ms
+                s.mean_wall_ms,
+                s.mean_communication_tokens,
+                s.success_per_1k_tokens
             );
         }
         out

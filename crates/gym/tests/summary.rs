@@ -33,6 +33,7 @@ fn episode(strategy: &str, task: usize, reward: Option<f64>, calls: u64, tokens:
         info: if reward.is_some() { json!({}) } else { Value::Null },
         wall_ms: reward.map(|_| wall_ms),
         usage: Usage { input_tokens: tokens.0, output_tokens: tokens.1, model_calls: calls, cost_usd: 0.0 },
+        communication_tokens: 0,
     }
 }
 
@@ -84,18 +85,25 @@ fn the_summary_renders_as_markdown_csv_and_json() {
     let markdown = s.to_markdown();
     let lines: Vec<&str> = markdown.lines().collect();
     assert_eq!(lines[0], "**game24** with `scripted:m.json` (benchmark `b1`; feedback before the answer off)");
-    assert_eq!(lines[2], "| strategy | episodes | successes | success rate (95% CI) | mean model calls | mean tokens in | mean tokens out | mean wall time |");
-    assert_eq!(lines[4], format!("| react | 4 | 2 | 50.0% ({:.1}–{:.1}%) | 3.0 | 400 | 30 | 3.00 s |", 100.0 * low, 100.0 * high));
-    assert_eq!(lines[4], "| react | 4 | 2 | 50.0% (15.0–85.0%) | 3.0 | 400 | 30 | 3.00 s |");
+    assert_eq!(
+        lines[2],
+        "| strategy | episodes | successes | success rate (95% CI) | mean model calls | mean tokens in | mean tokens out | mean communication tokens | success per 1k tokens | mean wall time |"
+    );
+    // 50 % over 430 tokens an episode: 1.16 per 1,000 tokens.
+    assert_eq!(
+        lines[4],
+        format!("| react | 4 | 2 | 50.0% ({:.1}–{:.1}%) | 3.0 | 400 | 30 | 0 | 1.16 | 3.00 s |", 100.0 * low, 100.0 * high)
+    );
+    assert_eq!(lines[4], "| react | 4 | 2 | 50.0% (15.0–85.0%) | 3.0 | 400 | 30 | 0 | 1.16 | 3.00 s |");
     assert_eq!(lines.len(), 6);
 
     let csv = s.to_csv();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "strategy,episodes,successes,success_rate,ci_low,ci_high,mean_model_calls,mean_input_tokens,mean_output_tokens,mean_wall_ms"
+        "strategy,episodes,successes,success_rate,ci_low,ci_high,mean_model_calls,mean_input_tokens,mean_output_tokens,mean_wall_ms,mean_communication_tokens,success_per_1k_tokens"
     );
-    assert_eq!(rows[1], format!("react,4,2,0.5,{low},{high},3,400,30,3000"));
+    assert_eq!(rows[1], format!("react,4,2,0.5,{low},{high},3,400,30,3000,0,{}", 0.5 * 1000.0 / 430.0));
     assert_eq!(rows.len(), 3);
 
     let parsed: Summary = serde_json::from_str(&s.to_json()).unwrap();

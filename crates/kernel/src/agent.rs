@@ -13,7 +13,8 @@ use crate::error::KernelError;
 use crate::tools::ToolContext;
 use crate::{KernelInner, RunSpec};
 use agentos_core::{
-    ChatRequest, ChatResponse, Event, MemoryOp, Message, ModelEvent, Role, RunId, Step, StepKind, ToolCall, ToolResult, ToolSpec, Usage,
+    ChatRequest, ChatResponse, Event, MemoryOp, Message, MessageOp, ModelEvent, Role, RunId, Step, StepKind, ToolCall, ToolResult,
+    ToolSpec, Usage,
 };
 use agentos_llm::{LanguageModel, ModelCapabilities};
 use std::collections::{BTreeMap, HashMap};
@@ -75,7 +76,15 @@ pub struct Agent {
     pub(crate) control: Arc<Control>,
     pub(crate) next_seq: AtomicU64,
     pub(crate) journal: Mutex<HashMap<u64, Step>>,
-    pub(crate) usage: Mutex<Usage>,
+    pub(crate) usage: Arc<Mutex<Usage>>,
+    /// Milliseconds spent in the run's syscalls, replayed ones included (their journaled
+    /// durations): what [`Budget::max_seconds`](crate::Budget::max_seconds) bounds.
+    pub(crate) spent_ms: AtomicU64,
+    /// The ledger of the team this run leads or is a member of (see [`crate::team`]).
+    pub(crate) ledger: OnceLock<Arc<crate::team::Ledger>>,
+    /// Whether the run had finished and is opened only to replay it (a finished member of a
+    /// resumed team): it holds no lease, so a live syscall fails.
+    pub(crate) replay_only: bool,
     /// The latest model requests in the journal, by position: the bases that the next model
     /// step's request is stored as a difference from.
     pub(crate) requests: Mutex<BTreeMap<u64, Arc<ChatRequest>>>,
@@ -117,6 +126,18 @@ impl Agent {
     /// The run's spec.
     pub fn spec(&self) -> &RunSpec {
         &self.spec
+    }
+
+    /// Its seat in its team, when the run is a team's member.
+    pub fn seat(&self) -> Option<&crate::team::Seat> {
+        self.spec.seat.as_ref()
+    }
+
+    /// The same agent, stopped by `control` (its team's): interrupting the team interrupts it.
+    pub(crate) fn controlled_by(mut self, control: Arc<Control>) -> Agent {
+        self.kernel.live.lock().unwrap().insert(self.run.clone(), control.clone());
+        self.control = control;
+        self
     }
 
     /// What the run's model can do.
@@ -173,6 +194,7 @@ impl Agent {
     /// Takes the recorded step at `seq`, if the journal has one, checking it answers the same ask.
     pub(crate) fn replay(&self, seq: u64, asked: Asked<'_>) -> Result<Option<StepKind>, KernelError> {
         let Some(step) = self.journal.lock().unwrap().remove(&seq) else { return Ok(None) };
+        self.spent_ms.fetch_add(step.duration_ms, Ordering::Relaxed);
         let same = match (&step.kind, asked) {
             (StepKind::Model { request, .. }, Asked::Model(now)) => serde_json::to_value(request).ok() == serde_json::to_value(now).ok(),
             (StepKind::Tool { call, .. }, Asked::Tool(now)) => call.name == now.name && call.arguments == now.arguments,
@@ -180,6 +202,7 @@ impl Agent {
             (StepKind::Code { code, .. }, Asked::Code(now)) => code == now,
             (StepKind::Library { query, .. }, Asked::Library(now)) => query == now,
             (StepKind::Memory { op, .. }, Asked::Memory(now)) => op == now,
+            (StepKind::Message { op, .. }, Asked::Message(now)) => op == now,
             _ => false,
         };
         if !same {
@@ -202,6 +225,7 @@ impl Agent {
             _ => None,
         };
         self.kernel.storage.record_step(&self.run, step, model, base.as_ref().map(|(s, r)| (*s, r.as_ref()))).await?;
+        self.spent_ms.fetch_add(step.duration_ms, Ordering::Relaxed);
         self.emit(|| Event::Step { run: self.run.clone(), step: step.clone(), replayed: false });
         Ok(())
     }
@@ -227,16 +251,11 @@ impl Agent {
         *self.usage.lock().unwrap() += usage;
     }
 
-    fn check_budget(&self) -> Result<(), KernelError> {
-        let used = self.usage();
-        let budget = &self.spec.budget;
-        if let Some(limit) = budget.max_model_calls.filter(|l| used.model_calls >= *l) {
-            return Err(KernelError::BudgetExhausted { run: self.run.to_string(), what: "model calls", limit });
-        }
-        if let Some(limit) = budget.max_tokens.filter(|l| used.total_tokens() >= *l) {
-            return Err(KernelError::BudgetExhausted { run: self.run.to_string(), what: "tokens", limit });
-        }
-        Ok(())
+    /// Fails once the run has spent its budget, or the team it belongs to has; otherwise
+    /// admits the call under the team's budget until the returned guard drops.
+    fn check_budget(&self) -> Result<Option<crate::team::Admitted<'_>>, KernelError> {
+        check_spent(&self.run, &self.spec.budget, self.usage(), Some(self.spent_ms.load(Ordering::Relaxed)))?;
+        self.ledger.get().map(|ledger| ledger.admit()).transpose()
     }
 
     /// Syscall: one model call on the run's model, queued by the scheduler, streamed live, journaled.
@@ -266,7 +285,7 @@ impl Agent {
             self.charge(response.usage);
             return Ok(response);
         }
-        self.check_budget()?;
+        let _admitted = self.check_budget()?;
         let started = Instant::now();
         let call = async {
             let _permit = self.kernel.scheduler.acquire(model.uri(), self.run.as_str(), self.spec.priority).await;
@@ -352,6 +371,22 @@ impl Agent {
     }
 }
 
+/// Fails when `used` (and `spent_ms`, the time spent in syscalls, where known) reaches a limit of
+/// `budget`, naming `run`.
+pub(crate) fn check_spent(run: &RunId, budget: &crate::Budget, used: Usage, spent_ms: Option<u64>) -> Result<(), KernelError> {
+    let exhausted = |what, limit| Err(KernelError::BudgetExhausted { run: run.to_string(), what, limit });
+    if let Some(limit) = budget.max_model_calls.filter(|l| used.model_calls >= *l) {
+        return exhausted("model calls", limit);
+    }
+    if let Some(limit) = budget.max_tokens.filter(|l| used.total_tokens() >= *l) {
+        return exhausted("tokens", limit);
+    }
+    match (budget.max_seconds, spent_ms) {
+        (Some(limit), Some(ms)) if ms >= limit * 1000 => exhausted("seconds", limit),
+        _ => Ok(()),
+    }
+}
+
 /// `request` with `note` at the end of its system message (one is added first when it has none).
 pub(crate) fn with_system_note(mut request: ChatRequest, note: &str) -> ChatRequest {
     match request.messages.first_mut() {
@@ -373,6 +408,8 @@ pub(crate) enum Asked<'a> {
     Library(&'a str),
     /// A memory syscall.
     Memory(&'a MemoryOp),
+    /// A team message syscall.
+    Message(&'a MessageOp),
 }
 
 impl std::fmt::Display for Asked<'_> {
@@ -386,6 +423,7 @@ impl std::fmt::Display for Asked<'_> {
             }
             Asked::Library(query) => write!(f, "the action library's functions for `{query}`"),
             Asked::Memory(op) => write!(f, "the memory syscall `{op}`"),
+            Asked::Message(op) => write!(f, "the team message `{op}`"),
         }
     }
 }
@@ -399,5 +437,6 @@ pub(crate) fn describe(kind: &StepKind) -> String {
         StepKind::Code { code, .. } => Asked::Code(code).to_string(),
         StepKind::Library { query, .. } => Asked::Library(query).to_string(),
         StepKind::Memory { op, .. } => Asked::Memory(op).to_string(),
+        StepKind::Message { op, .. } => Asked::Message(op).to_string(),
     }
 }

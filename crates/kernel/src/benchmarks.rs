@@ -51,8 +51,12 @@ pub struct EpisodeRecord {
     /// Wall time of the episode in milliseconds (of the attempt that ended it, if it was
     /// resumed); `None` while it has not ended.
     pub wall_ms: Option<u64>,
-    /// The run's usage: model calls and tokens of every model step it journaled.
+    /// The run's usage: model calls and tokens of every model step it journaled (a team run's
+    /// members' included).
     pub usage: Usage,
+    /// The tokens a team's members spent on the messages they posted to each other (Optima's
+    /// communication cost); 0 for a run that is not a team.
+    pub communication_tokens: u64,
 }
 
 impl EpisodeRecord {
@@ -161,8 +165,10 @@ impl Storage {
         let rows = (|| {
             let mut stmt = conn.prepare(
                 "SELECT e.strategy, e.task, r.id, e.reward, e.info, e.wall_ms, \
-                        COALESCE(SUM(s.input_tokens), 0), COALESCE(SUM(s.output_tokens), 0), COUNT(s.run), COALESCE(SUM(s.cost_usd), 0.0) \
-                 FROM episodes e JOIN runs r ON r.key = e.run LEFT JOIN steps s ON s.run = e.run AND s.kind = 'model' \
+                        COALESCE(SUM(s.input_tokens), 0), COALESCE(SUM(s.output_tokens), 0), COUNT(s.run), COALESCE(SUM(s.cost_usd), 0.0), \
+                        (SELECT COALESCE(SUM(b.tokens), 0) FROM board b WHERE b.team = e.run) \
+                 FROM episodes e JOIN runs r ON r.key = e.run LEFT JOIN steps s ON s.kind = 'model' \
+                      AND (s.run = e.run OR s.run IN (SELECT tm.run FROM team_members tm WHERE tm.team = e.run)) \
                  WHERE e.benchmark = ?1 GROUP BY e.key ORDER BY e.key",
             )?;
             let rows = stmt
@@ -180,6 +186,7 @@ impl Storage {
                             model_calls: r.get::<_, i64>(8)? as u64,
                             cost_usd: r.get(9)?,
                         },
+                        communication_tokens: r.get::<_, i64>(10)? as u64,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>();
@@ -204,6 +211,7 @@ impl Storage {
                     info,
                     wall_ms: r.wall_ms.map(|w| w as u64),
                     usage: r.usage,
+                    communication_tokens: r.communication_tokens,
                 })
             })
             .collect()
@@ -224,6 +232,7 @@ struct RawEpisode {
     info: Option<String>,
     wall_ms: Option<i64>,
     usage: Usage,
+    communication_tokens: u64,
 }
 
 /// A connection of its own to the database at `path`, which [`Storage::open`] has migrated.
@@ -263,6 +272,7 @@ mod tests {
             info: Value::Null,
             wall_ms: None,
             usage: Usage::default(),
+            communication_tokens: 0,
         }
     }
 

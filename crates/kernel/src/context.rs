@@ -40,7 +40,8 @@ impl Snapshot {
     }
 }
 
-/// New limits for a resumed run (`agentos resume --max-steps N --max-calls N --max-tokens N`),
+/// New limits for a resumed run (`agentos resume --max-steps N --max-calls N --max-tokens N
+/// --max-seconds N`),
 /// recorded with it; `None` keeps the recorded limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -50,6 +51,8 @@ pub struct Limits {
     pub max_model_calls: Option<u64>,
     /// Most tokens, in and out together.
     pub max_tokens: Option<u64>,
+    /// Most seconds spent in syscalls.
+    pub max_seconds: Option<u64>,
 }
 
 impl Limits {
@@ -72,6 +75,10 @@ impl Limits {
         if let Some(tokens) = self.max_tokens {
             change("max_tokens", spec.budget.max_tokens.into(), tokens.into());
             spec.budget.max_tokens = Some(tokens);
+        }
+        if let Some(seconds) = self.max_seconds {
+            change("max_seconds", spec.budget.max_seconds.into(), seconds.into());
+            spec.budget.max_seconds = Some(seconds);
         }
         changes
     }
@@ -136,22 +143,30 @@ impl Kernel {
             return Err(KernelError::Config(format!("run {} already finished; start a new run instead", record.id)));
         }
         let changes = limits.apply(&mut spec);
+        let stored = (!changes.is_empty()).then(|| serde_json::to_value(&spec).expect("a run spec serializes"));
+        self.inner.storage.acquire(record.id.as_str(), stored, changes.into()).await?;
+        self.agent(record.id, spec, steps)
+    }
+
+    /// A finished run opened only to replay its journal (a finished member of a resumed team):
+    /// it takes no lease, so a syscall past its journal fails.
+    pub(crate) fn replay_only(&self, snapshot: Snapshot, spec: RunSpec) -> Result<Agent, KernelError> {
+        let mut agent = self.agent(snapshot.record.id, spec, snapshot.steps)?;
+        agent.replay_only = true;
+        Ok(agent)
+    }
+
+    /// The agent of run `run`, live in this process, with `journal` (its recorded steps) to
+    /// replay and their usage already charged.
+    pub(crate) fn agent(&self, run: RunId, spec: RunSpec, journal: Vec<Step>) -> Result<Agent, KernelError> {
+        let model = self.model(&spec.model)?;
         let mut usage = Usage::default();
-        for step in &steps {
+        for step in &journal {
             if let StepKind::Model { response, .. } = &step.kind {
                 usage += response.usage;
             }
         }
-        let journal: HashMap<u64, Step> = steps.into_iter().map(|s| (s.seq, s)).collect();
-        let stored = (!changes.is_empty()).then(|| serde_json::to_value(&spec).expect("a run spec serializes"));
-        self.inner.storage.acquire(record.id.as_str(), stored, changes.into()).await?;
-        let agent = self.agent(record.id, spec, journal)?;
-        *agent.usage.lock().unwrap() = usage;
-        Ok(agent)
-    }
-
-    pub(crate) fn agent(&self, run: RunId, spec: RunSpec, journal: HashMap<u64, Step>) -> Result<Agent, KernelError> {
-        let model = self.model(&spec.model)?;
+        let journal: HashMap<u64, Step> = journal.into_iter().map(|s| (s.seq, s)).collect();
         let control = Arc::new(Control::default());
         self.inner.live.lock().unwrap().insert(run.clone(), control.clone());
         let tool_context =
@@ -165,7 +180,10 @@ impl Kernel {
             control,
             next_seq: AtomicU64::new(0),
             journal: Mutex::new(journal),
-            usage: Mutex::new(Usage::default()),
+            usage: Arc::new(Mutex::new(usage)),
+            spent_ms: AtomicU64::new(0),
+            ledger: Default::default(),
+            replay_only: false,
             requests: Mutex::new(BTreeMap::new()),
             code: tokio::sync::Mutex::new(Default::default()),
             tainted: AtomicBool::new(false),

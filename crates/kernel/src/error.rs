@@ -12,11 +12,13 @@ pub enum KernelError {
     #[error("model call failed: {0}")]
     Model(#[from] LlmError),
     /// The agent used up a budget of its run.
-    #[error("run {run} exhausted its budget of {limit} {what}; raise it (--max-calls / --max-tokens) or simplify the task")]
+    #[error(
+        "run {run} exhausted its budget of {limit} {what}; raise it (--max-calls / --max-tokens / --max-seconds) or simplify the task"
+    )]
     BudgetExhausted {
         /// The run.
         run: String,
-        /// `model calls` or `tokens`.
+        /// `model calls`, `tokens` or `seconds`.
         what: &'static str,
         /// The limit that was reached.
         limit: u64,

@@ -27,6 +27,7 @@ mod memory;
 mod retrieval;
 mod scheduler;
 mod storage;
+mod team;
 mod tools;
 
 pub use access::{Approval, Capabilities, Denied, Nobody, Operator};
@@ -41,6 +42,7 @@ pub use lease::{Holder, Lease, LEASE_TTL};
 pub use memory::{render_recalled, MEMORY_TOOLS};
 pub use scheduler::{Permit, Policy, Scheduler};
 pub use storage::{RunOrigin, RunRecord, Storage, StorageError};
+pub use team::{MemberSpec, Seat, StopReason, Team};
 pub use tools::{RegistryError, Tool, ToolContext, ToolError, ToolRegistry};
 
 use agentos_core::{Event, RunId, Trajectory};
@@ -61,6 +63,10 @@ pub struct Budget {
     pub max_model_calls: Option<u64>,
     /// Most tokens, in and out together.
     pub max_tokens: Option<u64>,
+    /// Most seconds spent in syscalls (model calls above all), counted from their journaled
+    /// durations, so a resumed run counts the time it spent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<u64>,
 }
 
 /// How an agent acts on the world.
@@ -229,6 +235,9 @@ pub struct RunSpec {
     /// than [`WorkingMemory::Window`].
     #[serde(default, skip_serializing_if = "WorkingMemory::is_window")]
     pub working_memory: WorkingMemory,
+    /// Its seat in a team, for a member run (see [`Agent::team`]): set by the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<Seat>,
 }
 
 impl RunSpec {
@@ -257,6 +266,7 @@ impl RunSpec {
             memory_scopes: Vec::new(),
             profile: None,
             working_memory: WorkingMemory::Window,
+            seat: None,
         }
     }
 }
@@ -502,7 +512,7 @@ impl Kernel {
             self.model(uri)?;
         }
         let run = RunId::new();
-        let agent = self.agent(run.clone(), spec.clone(), HashMap::new())?;
+        let agent = self.agent(run.clone(), spec.clone(), Vec::new())?;
         let value = serde_json::to_value(&spec).expect("a run spec serializes");
         self.inner.storage.create_run(RunRecord::starting(run, &spec.task, &spec.strategy, &spec.model, value)).await?;
         Ok(agent)

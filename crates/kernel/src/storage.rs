@@ -133,6 +133,8 @@ CREATE INDEX episodes_by_run ON episodes(run);
     agentos_memory::store::SCHEMA,
     // The pinned memory blocks (agentos-memory owns their shape).
     agentos_memory::blocks::SCHEMA,
+    // Teams: their members and their board (crate::team).
+    crate::team::SCHEMA,
 ];
 
 /// Why a storage operation failed.
@@ -233,6 +235,12 @@ pub struct RunRecord {
 
 enum Write {
     CreateRun(RunRecord),
+    /// A member run of a team, recorded with its seat in the team (`team_members`).
+    CreateMember {
+        record: RunRecord,
+        team: RunId,
+        member: String,
+    },
     /// A step, already encoded (by the caller's thread, not the writer's).
     Step {
         run: RunId,
@@ -273,7 +281,7 @@ impl Write {
     /// The id of the run a write is about, where it is about one.
     fn run(&self) -> Option<&str> {
         match self {
-            Write::CreateRun(r) => Some(r.id.as_str()),
+            Write::CreateRun(r) | Write::CreateMember { record: r, .. } => Some(r.id.as_str()),
             Write::Step { run, .. } | Write::Event { run, .. } | Write::Status { run, .. } => Some(run.as_str()),
             Write::Acquire { run, .. } => Some(run),
             Write::StepWith(step, _) => step.run(),
@@ -392,6 +400,13 @@ impl Storage {
         self.write(Write::CreateRun(record)).await
     }
 
+    /// Records a new member run of team run `team`, leased to this handle, together with its
+    /// seat (`member`, its name in the team): both land or neither does.
+    pub async fn create_member(&self, record: RunRecord, team: &RunId, member: &str) -> Result<(), StorageError> {
+        self.renew_leases()?;
+        self.write(Write::CreateMember { record, team: team.clone(), member: member.to_string() }).await
+    }
+
     /// Takes the lease of a run that is not live (suspended, interrupted, failed, or whose
     /// process died) for this handle, marks it `running` and records that it resumed; with
     /// `spec`, the run's spec is replaced in the same transaction and `changes` says what
@@ -488,7 +503,10 @@ impl Storage {
     pub fn runs_of(&self, limit: usize, origin: RunOrigin) -> Result<Vec<(RunRecord, Option<String>)>, StorageError> {
         let filter = match origin {
             RunOrigin::Any => "",
-            RunOrigin::Own => "WHERE NOT EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key)",
+            RunOrigin::Own => {
+                "WHERE NOT EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key) \
+                 AND NOT EXISTS (SELECT 1 FROM team_members WHERE team_members.run = runs.key)"
+            }
             RunOrigin::Gym => "WHERE EXISTS (SELECT 1 FROM episodes WHERE episodes.run = runs.key)",
         };
         let rows = self.read(|c| {
@@ -528,13 +546,22 @@ impl Storage {
         Ok(steps)
     }
 
-    /// Total usage of a run.
+    /// Total usage of a run: of its model steps, and for a team run its members' too.
     pub fn usage(&self, run: &RunId) -> Result<Usage, StorageError> {
         self.read(|c| {
             c.query_row(
-                "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COUNT(*), COALESCE(SUM(cost_usd),0.0) FROM usage WHERE run_id = ?1",
+                "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COUNT(*), COALESCE(SUM(cost_usd),0.0) FROM usage \
+                 WHERE run_id = ?1 OR run_id IN (SELECT m.id FROM team_members tm JOIN runs m ON m.key = tm.run \
+                                                 WHERE tm.team = (SELECT key FROM runs WHERE id = ?1))",
                 [run.as_str()],
-                |r| Ok(Usage { input_tokens: r.get::<_, i64>(0)? as u64, output_tokens: r.get::<_, i64>(1)? as u64, model_calls: r.get::<_, i64>(2)? as u64, cost_usd: r.get(3)? }),
+                |r| {
+                    Ok(Usage {
+                        input_tokens: r.get::<_, i64>(0)? as u64,
+                        output_tokens: r.get::<_, i64>(1)? as u64,
+                        model_calls: r.get::<_, i64>(2)? as u64,
+                        cost_usd: r.get(3)?,
+                    })
+                },
             )
         })
     }
@@ -606,7 +633,8 @@ const RUN_FIELDS: &str = "id, task, strategy, model, spec, status, output, creat
 /// Which runs a listing holds, by where they came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOrigin {
-    /// Runs started on their own (`agentos run`), not as gym episodes.
+    /// Runs started on their own (`agentos run`), not as gym episodes nor as members of a
+    /// team (`agentos runs show TEAM` lists those).
     Own,
     /// The episodes of gym benchmarks.
     Gym,
@@ -712,6 +740,26 @@ fn decode_request(text: &str, earlier: &HashMap<u64, ChatRequest>) -> Result<Cha
     Ok(ChatRequest { messages, tools, sampling: delta.sampling, stop: delta.stop, response_schema: delta.response_schema })
 }
 
+/// Inserts a new run's row, leased to `owner`.
+fn insert_run(conn: &Connection, r: &RunRecord, owner: &str) -> rusqlite::Result<()> {
+    let insert = "INSERT INTO runs (id, task, strategy, model, spec, status, output, created_at, updated_at, lease_owner, lease_since, lease_expires) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?8, ?10)";
+    let spec = r.spec.to_string();
+    conn.prepare_cached(insert)?.execute(params![
+        r.id.as_str(),
+        r.task,
+        r.strategy,
+        r.model,
+        spec,
+        r.status,
+        r.output,
+        r.created_at,
+        owner,
+        lease::expiry()
+    ])?;
+    Ok(())
+}
+
 /// Splits a step into the (request, result) JSON pair the `steps` table stores.
 fn encode_step(kind: &StepKind, base: Option<(u64, &ChatRequest)>) -> (String, String) {
     let pair = match kind {
@@ -721,6 +769,7 @@ fn encode_step(kind: &StepKind, base: Option<(u64, &ChatRequest)>) -> (String, S
         StepKind::Code { code, output } => (serde_json::to_string(code), serde_json::to_string(output)),
         StepKind::Library { query, functions } => (serde_json::to_string(query), serde_json::to_string(functions)),
         StepKind::Memory { op, result } => (serde_json::to_string(op), serde_json::to_string(result)),
+        StepKind::Message { op, posts } => (serde_json::to_string(op), serde_json::to_string(posts)),
     };
     (pair.0.expect("step request serializes"), pair.1.expect("step result serializes"))
 }
@@ -736,6 +785,7 @@ fn decode_step(kind: &str, request: &str, result: &str, earlier: &HashMap<u64, C
         "code" => Ok(StepKind::Code { code: de(request)?, output: de(result)? }),
         "library" => Ok(StepKind::Library { query: de(request)?, functions: de(result)? }),
         "memory" => Ok(StepKind::Memory { op: de(request)?, result: de(result)? }),
+        "message" => Ok(StepKind::Message { op: de(request)?, posts: de(result)? }),
         other => Err(format!("unknown step kind `{other}`")),
     }
 }
@@ -766,22 +816,13 @@ fn apply(conn: &Connection, write: &Write, owner: &str) -> rusqlite::Result<()> 
         _ => Ok(()),
     };
     match write {
-        Write::CreateRun(r) => {
-            let insert = "INSERT INTO runs (id, task, strategy, model, spec, status, output, created_at, updated_at, lease_owner, lease_since, lease_expires) \
-                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?8, ?10)";
-            let spec = r.spec.to_string();
-            conn.prepare_cached(insert)?.execute(params![
-                r.id.as_str(),
-                r.task,
-                r.strategy,
-                r.model,
-                spec,
-                r.status,
-                r.output,
-                r.created_at,
-                owner,
-                lease::expiry()
-            ])?;
+        Write::CreateRun(r) => insert_run(conn, r, owner)?,
+        Write::CreateMember { record, team, member } => {
+            insert_run(conn, record, owner)?;
+            conn.prepare_cached(
+                "INSERT INTO team_members (team, member, run) SELECT t.key, ?2, m.key FROM runs t, runs m WHERE t.id = ?1 AND m.id = ?3",
+            )?
+            .execute(params![team.as_str(), member, record.id.as_str()])?;
         }
         Write::Step { run, seq, kind, request, result, duration_ms, model } => {
             // Fenced: only the lease holder adds to the journal.

@@ -44,6 +44,9 @@ struct Shared {
     abandoned: AtomicU64,
     /// Requests at this turn or later are held unanswered (`u64::MAX`: none are).
     stall_from: AtomicU64,
+    /// Requests from this one on, counted from 0 in the order they arrive, are held unanswered
+    /// (`u64::MAX`: none are).
+    hold_from: AtomicU64,
 }
 
 /// Counts a request as abandoned if its handler is dropped (the client went away) before it
@@ -91,6 +94,7 @@ impl SimulatedServer {
             requests: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             stall_from: AtomicU64::new(u64::MAX),
+            hold_from: AtomicU64::new(u64::MAX),
         });
         let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -113,6 +117,13 @@ impl SimulatedServer {
     /// a model call that is in flight for as long as a test needs.
     pub fn stall_from(&self, turn: Option<usize>) {
         self.shared.stall_from.store(turn.map_or(u64::MAX, |t| t as u64), Ordering::Relaxed);
+    }
+
+    /// Holds every request from the `n`-th on (counted from 0 as they arrive) unanswered until
+    /// this is called again with `None`: for agents whose calls are all at the same turn (the
+    /// members of a team).
+    pub fn hold_from(&self, n: Option<u64>) {
+        self.shared.hold_from.store(n.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// How many completion requests it has received (answered or not).
@@ -142,7 +153,7 @@ async fn complete(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let n = shared.requests.fetch_add(1, Ordering::Relaxed);
     let mut pending = Pending { shared: &shared, answered: false };
     let turn = request.messages.iter().filter(|m| m.role == "tool").count();
-    while turn as u64 >= shared.stall_from.load(Ordering::Relaxed) {
+    while turn as u64 >= shared.stall_from.load(Ordering::Relaxed) || n >= shared.hold_from.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(shared.latency).await;
