@@ -53,7 +53,8 @@ pub struct GymArgs {
     /// The strategies to compare, comma-separated: react (JSON tool calls), codeact (code
     /// actions), cot, sc[:N] (self-consistency over N samples), aiot, giot[:N] (N iterations),
     /// toolchain[:K] (ToolChain*, K candidates), pal (a program computes the answer), pal-sc[:N]
-    /// (majority vote over N programs).
+    /// (majority vote over N programs), and the teams debate[:NxR] (N agents, R rounds), dylan[:N]
+    /// (DyLAN, N agents) and malt (generator, verifier, refiner).
     #[arg(long, value_delimiter = ',', default_value = "cot,sc,aiot,giot,react")]
     strategies: Vec<String>,
     /// The model URI (default: as for `agentos run`, config.toml's `model`, else the local model,
@@ -61,7 +62,8 @@ pub struct GymArgs {
     #[arg(long, env = "AGENTOS_MODEL")]
     model: Option<String>,
     /// A model for one role of the strategies, as ROLE=URI; repeatable. Roles: `inner` (the inner
-    /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s estimates).
+    /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s estimates), `generator`,
+    /// `verifier`, `refiner` (MALT's members).
     #[arg(long = "role", value_name = "ROLE=URI", value_parser = parse_role)]
     roles: Vec<(String, String)>,
     /// How many tasks: the first N in data order, or a sample of N with --seed.

@@ -190,11 +190,14 @@ struct RunArgs {
     /// thought), sc[:N] (self-consistency over N samples, 5), aiot (Iteration of Thought, the
     /// model decides when to stop), giot[:N] (N iterations, 3), toolchain[:K] (ToolChain*, A* over
     /// tool calls, K candidates per expansion, 2), pal (a program computes the answer), pal-sc[:N]
-    /// (majority vote over N programs, 5).
+    /// (majority vote over N programs, 5), and teams, each member a run of its own: debate[:NxR]
+    /// (N agents answer, then R rounds reading each other; 3x2), dylan[:N] (DyLAN, N agents with
+    /// roles rating each other, 4), malt (generator, verifier, refiner).
     #[arg(long, env = "AGENTOS_STRATEGY")]
     strategy: Option<String>,
     /// A model for one role of the strategy, as ROLE=URI; repeatable. Roles: `inner` (the inner
-    /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s cost and heuristic estimates).
+    /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s cost and heuristic estimates),
+    /// `generator`, `verifier`, `refiner` (MALT's members).
     #[arg(long = "role", value_name = "ROLE=URI", value_parser = parse_role)]
     roles: Vec<(String, String)>,
     /// Tools the agent may use, comma-separated (default: calculator,current_time,list_files,read_file).
