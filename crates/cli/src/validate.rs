@@ -212,11 +212,14 @@ pub fn profile(db: &Path, name: &str) -> Result<String> {
     }
 }
 
-/// Reads `--memory-scope`: `person:<name>` or `agent:<name>` (a run's own working memory needs
-/// no grant).
+/// Reads `--memory-scope`: `person:<name>` or `agent:<name>` (a run's own working memory and its
+/// team's shared memory need no grant).
 pub fn memory_scope(text: &str) -> Result<String, String> {
     match agentos_memory::Scope::parse(text).map_err(|e| e.to_string())? {
         agentos_memory::Scope::Run(_) => Err(format!("`{text}`: a run's working memory is its own; grant person:<name> or agent:<name>")),
+        agentos_memory::Scope::Team(_) => {
+            Err(format!("`{text}`: a team's shared memory comes with the team, for its members; grant person:<name> or agent:<name>"))
+        }
         scope => Ok(scope.to_string()),
     }
 }

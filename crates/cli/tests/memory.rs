@@ -85,7 +85,7 @@ async fn a_second_run_for_the_same_person_recalls_what_the_first_kept() {
 #[tokio::test]
 async fn bad_memory_scopes_are_refused_naming_them() {
     let home = tempfile::tempdir().unwrap();
-    for (scope, why) in [("team:red", "teams have no shared memory yet"), ("run:abc", "working memory is its own"), ("dana", "no `:`")] {
+    for (scope, why) in [("team:red", "comes with the team"), ("run:abc", "working memory is its own"), ("dana", "no `:`")] {
         let out = output(agentos(home.path(), &["run", "hi", "--model", "scripted:none.json", "--memory-scope", scope])).await;
         let printed = text(&out);
         assert!(!out.status.success() && printed.contains(scope) && printed.contains(why), "{scope}: {printed}");

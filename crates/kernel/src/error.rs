@@ -67,7 +67,7 @@ pub enum KernelError {
     #[error("{0}")]
     Memory(agentos_memory::MemoryError),
     /// A memory syscall named a scope the run was not granted.
-    #[error("run {run} may not touch memory scope `{scope}`: it may use its own working memory (`run`) and the scopes it was granted (--memory-scope)")]
+    #[error("run {run} may not touch memory scope `{scope}`: it may use its own working memory (`run`), the scopes it was granted (--memory-scope) and, in a team, its team's (`team:<team run>`)")]
     MemoryScope {
         /// The run.
         run: String,

@@ -502,6 +502,12 @@ impl Kernel {
                         "memory scope `{scope}`: a run's working memory is its own; grant agent:<name> or person:<name>"
                     )))
                 }
+                agentos_memory::Scope::Team(_) => {
+                    return Err(KernelError::Config(format!(
+                        "memory scope `{scope}`: a team's shared memory comes with the team (its members and the team run \
+                         use it); grant agent:<name> or person:<name>"
+                    )))
+                }
                 parsed if parsed.to_string() != *scope => {
                     return Err(KernelError::Config(format!("memory scope `{scope}`: write it as `{parsed}`")))
                 }

@@ -95,15 +95,26 @@ impl Agent {
             return Ok(self.own_scope());
         }
         let parsed = Scope::parse(scope)?.to_string();
-        if parsed == self.own_scope() || self.spec.memory_scopes.contains(&parsed) {
+        if parsed == self.own_scope() || self.spec.memory_scopes.contains(&parsed) || Some(&parsed) == self.team_scope().as_ref() {
             return Ok(parsed);
         }
         Err(KernelError::MemoryScope { run: self.run.to_string(), scope: parsed })
     }
 
-    /// Every scope the run may touch: its own first, then those its spec grants.
+    /// The shared memory of the run's team, `team:<team run>`: a member's team's, or the run's own
+    /// once it has opened its team ([`Agent::team`]).
+    fn team_scope(&self) -> Option<String> {
+        let team = match self.seat() {
+            Some(seat) => seat.team.clone(),
+            None if self.ledger.get().is_some() => self.run.to_string(),
+            None => return None,
+        };
+        Some(Scope::Team(team).to_string())
+    }
+
+    /// Every scope the run may touch: its own first, then those its spec grants, then its team's.
     fn scopes(&self) -> Vec<String> {
-        std::iter::once(self.own_scope()).chain(self.spec.memory_scopes.iter().cloned()).collect()
+        std::iter::once(self.own_scope()).chain(self.spec.memory_scopes.iter().cloned()).chain(self.team_scope()).collect()
     }
 
     fn embedder(&self) -> Result<Arc<dyn Embedder>, KernelError> {

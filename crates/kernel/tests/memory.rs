@@ -8,7 +8,7 @@
 mod common;
 
 use agentos_core::{MemoryOp, StepKind, ToolCall, Trust};
-use agentos_kernel::{Agent, Capabilities, Ending, KernelError, RunSpec};
+use agentos_kernel::{Agent, Capabilities, Ending, KernelError, MemberSpec, RunSpec};
 use agentos_memory::{Embedder, SentenceEncoder};
 use common::{setup_with, Setup};
 use serde_json::{json, Value};
@@ -164,8 +164,8 @@ async fn bad_input_is_refused_naming_it_and_nothing_is_journaled() {
     let cases: Vec<(Result<(), KernelError>, &[&str])> = vec![
         (agent.recall(&[], "   ", 3, false).await.map(drop), &["query", "empty"]),
         (agent.recall(&[], "x", 0, false).await.map(drop), &["1 to 50", "not 0"]),
-        (agent.remember("team:red", "hi", "task").await.map(drop), &["team:red", "teams have no shared memory yet"]),
-        (agent.remember("galaxy:far", "hi", "task").await.map(drop), &["galaxy:far", "run, agent or person"]),
+        (agent.remember("team:red", "hi", "task").await.map(drop), &["team:red", "in a team, its team's"]),
+        (agent.remember("galaxy:far", "hi", "task").await.map(drop), &["galaxy:far", "run, agent, person or team"]),
         (agent.remember("person:bob", "hi", "task").await.map(drop), &["person:bob", "--memory-scope"]),
         (agent.remember("run", &"x".repeat(9000), "task").await.map(drop), &["9000 bytes", "8192"]),
         (agent.update_memory("run-nope.3", "hi", "task").await.map(drop), &["run-nope.3", "no such item"]),
@@ -213,4 +213,24 @@ async fn untrusted_items_are_left_out_or_marked_and_outside_content_taints_the_m
     let results = agent.call_tools(&[call("5", "recall", json!({"query": ""})), call("6", "remember", json!({"txt": "x"}))]).await.unwrap();
     assert!(results.iter().all(|r| r.is_error), "{results:?}");
     assert!(results[0].content.contains("query is empty") && results[1].content.contains("unknown field `txt`"), "{results:?}");
+}
+
+#[tokio::test]
+async fn a_teams_members_share_its_memory_and_no_other_run_may_touch_it() {
+    let s = setup();
+    let lead = s.start(&[], &[]).await;
+    let team = lead.team(vec![MemberSpec::new("scout", "Finds things."), MemberSpec::new("writer", "Writes.")]).await.unwrap();
+    let scope = format!("team:{}", lead.run());
+    let (scout, writer) = (&team.members()[0], &team.members()[1]);
+    scout.remember(&scope, "The launch checklist is in the blue folder.", "task").await.unwrap();
+    scout.remember("run", "The scout's own note: check the red folder too.", "task").await.unwrap();
+    let recalled = writer.recall(&[], "where is the launch checklist", 5, false).await.unwrap();
+    assert_eq!(texts(&recalled), ["The launch checklist is in the blue folder."], "the team's memory, not the scout's own");
+    let recalled = lead.recall(&[scope.as_str()], "launch checklist", 5, false).await.unwrap();
+    assert_eq!(recalled.len(), 1, "the team run reads its team's memory too");
+    let outsider = s.start(&[], &[]).await;
+    let refused = outsider.recall(&[scope.as_str()], "launch checklist", 5, false).await.unwrap_err().to_string();
+    assert!(refused.contains(&format!("may not touch memory scope `{scope}`")), "{refused}");
+    let granted = s.kernel.start(spec(&s, &[], &[&scope])).await.err().expect("a team's scope is not granted by hand").to_string();
+    assert!(granted.contains("comes with the team"), "{granted}");
 }

@@ -66,11 +66,13 @@ pub enum Scope {
     Agent(String),
     /// A person's long-term memory, across every run made for them.
     Person(String),
+    /// A team's shared memory, named by its team run: its members' and its own.
+    Team(String),
 }
 
 impl Scope {
-    /// Reads `run:<id>`, `agent:<name>` or `person:<name>`; anything else is refused naming the
-    /// forms (a team's memory comes with teams).
+    /// Reads `run:<id>`, `agent:<name>`, `person:<name>` or `team:<team run id>`; anything else
+    /// is refused naming the forms.
     pub fn parse(text: &str) -> Result<Scope, MemoryError> {
         let unknown = |why: &str| MemoryError::UnknownScope { scope: text.to_string(), why: why.to_string() };
         let (kind, name) = text.split_once(':').ok_or_else(|| unknown("it has no `:`"))?;
@@ -82,8 +84,8 @@ impl Scope {
             "run" => Ok(Scope::Run(name.to_string())),
             "agent" => Ok(Scope::Agent(name.to_string())),
             "person" => Ok(Scope::Person(name.to_string())),
-            "team" => Err(unknown("teams have no shared memory yet")),
-            _ => Err(unknown("the kind must be run, agent or person")),
+            "team" => Ok(Scope::Team(name.to_string())),
+            _ => Err(unknown("the kind must be run, agent, person or team")),
         }
     }
 }
@@ -94,6 +96,7 @@ impl std::fmt::Display for Scope {
             Scope::Run(id) => write!(f, "run:{id}"),
             Scope::Agent(name) => write!(f, "agent:{name}"),
             Scope::Person(name) => write!(f, "person:{name}"),
+            Scope::Team(id) => write!(f, "team:{id}"),
         }
     }
 }
