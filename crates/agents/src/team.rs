@@ -1,11 +1,11 @@
 //! What the team topologies ([`crate::Debate`], [`crate::DyLAN`], [`crate::Malt`]) share: how a
-//! member is asked, how a round's replies come back when a budget runs out, which members are
-//! still in the team (a member that stops answering or repeats itself is dropped), and how a
-//! team ends with its stop reason.
+//! member is asked, how a round's replies come back (and go on the board) when a budget runs out,
+//! which members are still in the team (a member that stops answering or repeats itself is
+//! dropped), and how a team ends with its stop reason.
 
 use crate::answer::{labeled_answer, ANSWER_FORMAT};
 use crate::{ending, extract_answer, majority_vote, AgentError, MAX_TOKENS_PER_CALL};
-use agentos_core::{ChatRequest, ChatResponse, Message, Post, Sampling};
+use agentos_core::{ChatRequest, ChatResponse, Message, Sampling};
 use agentos_kernel::{Agent, KernelError, StopReason, Team};
 use serde_json::Value;
 
@@ -55,6 +55,26 @@ pub(crate) async fn replies(calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<
     Ok(Some(out))
 }
 
+/// Asks each of `calls` at once ([`replies`]) and posts each member's reply as its message of
+/// `round` on the team's board; the replies' texts, in the calls' order, or `None` when a budget
+/// ran out (then nothing was posted).
+pub(crate) async fn speak(team: &Team<'_>, round: u32, calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<Vec<String>>, AgentError> {
+    let members: Vec<&Agent> = calls.iter().map(|(member, _)| *member).collect();
+    let Some(answers) = replies(calls).await? else { return Ok(None) };
+    let mut texts = Vec::with_capacity(answers.len());
+    for (member, answer) in members.into_iter().zip(answers) {
+        let text = answer.message.content();
+        team.post(member, round, &text, answer.usage.output_tokens).await?;
+        texts.push(text);
+    }
+    Ok(Some(texts))
+}
+
+/// [`speak`] for one member: its reply to `request`, posted as its message of `round`.
+pub(crate) async fn say(team: &Team<'_>, member: &Agent, round: u32, request: ChatRequest) -> Result<Option<String>, AgentError> {
+    Ok(speak(team, round, vec![(member, request)]).await?.and_then(|t| t.into_iter().next()))
+}
+
 /// A member's request: its role prompt and the answer format as the system message, then
 /// `conversation`; sampled at `temperature` with the seed `seed` (members asked the same thing
 /// at a temperature above zero differ by their seeds).
@@ -66,9 +86,15 @@ pub(crate) fn request(member: &Agent, conversation: Vec<Message>, temperature: O
     ChatRequest { messages, sampling, ..Default::default() }
 }
 
-/// The other members' messages, each fenced and named by position, as a member reads them.
-pub(crate) fn shown(posts: &[Post]) -> String {
-    posts.iter().enumerate().map(|(i, p)| format!("Solution {}:\n```\n{}\n```", i + 1, p.text.trim())).collect::<Vec<_>>().join("\n\n")
+/// Texts (other members' messages, or proposals), each fenced and named by position from 1, as
+/// a member or a judge reads them.
+pub(crate) fn shown<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| format!("Solution {}:\n```\n{}\n```", i + 1, text.trim()))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Rounds in a row without an `Answer:` line after which a member is dropped as stalled.
