@@ -47,9 +47,16 @@ pub(crate) fn labeled_answer(reply: &str) -> Option<String> {
 
 /// The text after `Answer:` or `Final Answer:` at the start of `line`, if it has that label.
 pub(crate) fn answer_after_label(line: &str) -> Option<&str> {
+    after_label(line, &["final answer", "answer"])
+}
+
+/// The text after the first of `labels` (lower case) that `line` starts with, followed by a
+/// colon: in any case, after markdown list, quote or emphasis marks, the label itself emphasised
+/// or not (`**Next:** caller`).
+pub(crate) fn after_label<'a>(line: &'a str, labels: &[&str]) -> Option<&'a str> {
     let line = line.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '#' | '>' | '-' | '_' | '`'));
     let lower = line.to_ascii_lowercase();
-    let label = ["final answer", "answer"].into_iter().find(|label| lower.starts_with(label))?;
+    let label = labels.iter().find(|label| lower.starts_with(*label))?;
     line[label.len()..].trim_start_matches(['*', '_', ' ']).strip_prefix(':')
 }
 

@@ -15,7 +15,7 @@
 //! none is left the team stops for that reason. A budget that runs out mid-round stops the team
 //! with the majority of the answers it has ([`StopReason::Budget`]).
 
-use crate::team::{conclude, hear, replies, request, shown, Outcome, Roster};
+use crate::team::{conclude, hear, request, shown, speak, Outcome, Roster};
 use crate::{same_answer, AgentError, Strategy, SAMPLE_TEMPERATURE};
 use agentos_core::Message;
 use agentos_kernel::{Agent, MemberSpec, StopReason};
@@ -99,14 +99,12 @@ impl Debate {
                 }
                 for i in &active {
                     let posts = team.read(&members[*i], round - 1).await?;
-                    conversations[*i].push(Message::user(update(&shown(&posts))));
+                    conversations[*i].push(Message::user(update(&shown(posts.iter().map(|p| p.text.as_str())))));
                 }
             }
             let calls = active.iter().map(|i| (&members[*i], request(&members[*i], conversations[*i].clone(), temperature, *i))).collect();
-            let Some(replies) = replies(calls).await? else { return stop(roster.vote(), StopReason::Budget, round) };
-            for (i, reply) in active.iter().zip(replies) {
-                let text = reply.message.content();
-                team.post(&members[*i], round, &text, reply.usage.output_tokens).await?;
+            let Some(texts) = speak(team, round, calls).await? else { return stop(roster.vote(), StopReason::Budget, round) };
+            for (i, text) in active.iter().zip(texts) {
                 conversations[*i].push(Message::assistant(text.clone()));
                 hear(team, &mut roster, *i, round, &text).await?;
             }

@@ -23,7 +23,7 @@
 //! the first ⌊2n/3⌋ + 1 and then after each further agent, which is where the code's sequential
 //! check could first stop.
 
-use crate::team::{conclude, replies, request, Outcome};
+use crate::team::{conclude, request, shown, speak, Outcome};
 use crate::{extract_answer, majority_vote, same_answer, sampling, AgentError, Strategy};
 use agentos_core::{ChatRequest, Message, Post};
 use agentos_kernel::{Agent, MemberSpec, StopReason, Team};
@@ -66,12 +66,7 @@ fn later_round(task: &str, shown: &str, n: usize) -> String {
 
 /// The shown replies of the round before, numbered from 1.
 fn numbered(replies: &[(usize, String)]) -> String {
-    replies
-        .iter()
-        .enumerate()
-        .map(|(k, (_, text))| format!("Solution {}:\n```\n{}\n```", k + 1, text.trim()))
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    shown(replies.iter().map(|(_, text)| text.as_str()))
 }
 
 /// The numbers in the last `[[...]]` of `text` (ratings, or chosen solutions).
@@ -214,11 +209,9 @@ impl DyLAN {
             asks.push((i, request(member, vec![Message::user(prompt)], sampling(agent).temperature, i), shown));
         }
         let calls = asks.iter().map(|(i, request, _)| (&members[*i], request.clone())).collect();
-        let Some(answers) = replies(calls).await? else { return Ok(None) };
+        let Some(texts) = speak(team, round, calls).await? else { return Ok(None) };
         let mut nodes = Vec::new();
-        for ((i, _, shown), reply) in asks.into_iter().zip(answers) {
-            let text = reply.message.content();
-            team.post(&members[i], round, &text, reply.usage.output_tokens).await?;
+        for ((i, _, shown), text) in asks.into_iter().zip(texts) {
             let edges = shown.iter().copied().zip(weights(&bracketed(&text), shown.len())).collect();
             nodes.push(Node { agent: i, answer: extract_answer(&text), text, edges });
         }

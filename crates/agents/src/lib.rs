@@ -6,7 +6,8 @@
 //! `--memory` (the plain window, HiAgent's subgoal chunks, Chain of Summarization);
 //! [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
-//! [`ProgramConsistency`]), what they share about final answers ([`extract_answer`],
+//! [`ProgramConsistency`]), the team topologies ([`Debate`], [`DyLAN`], [`Malt`], [`CrossTeam`],
+//! [`ReAd`] and [`Umi`]), what they share about final answers ([`extract_answer`],
 //! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
 //! memory before, teaching it after, for runs granted a memory scope) and records how the run
 //! ended.
@@ -18,6 +19,7 @@
 mod answer;
 mod codeact;
 mod cot;
+mod crossteam;
 mod debate;
 mod dylan;
 mod hiagent;
@@ -27,15 +29,18 @@ mod memory;
 mod pal;
 mod pal_sc;
 mod react;
+mod read;
 mod sc;
 mod summary;
 mod team;
 mod toolchain;
+mod umi;
 mod working;
 
 pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
 pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
+pub use crossteam::CrossTeam;
 pub use debate::Debate;
 pub use dylan::DyLAN;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
@@ -43,8 +48,11 @@ pub use malt::{Malt, GENERATOR_ROLE, REFINER_ROLE, VERIFIER_ROLE};
 pub use pal::ProgramAided;
 pub use pal_sc::ProgramConsistency;
 pub use react::ReAct;
+pub use read::{ReAd, CRITIC_ROLE};
 pub use sc::SelfConsistency;
+pub use team::PLANNER_ROLE;
 pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
+pub use umi::{Umi, CALLER_ROLE, SUMMARIZER_ROLE};
 
 use agentos_core::{ChatRequest, ChatResponse, Sampling};
 use agentos_kernel::{ActionMode, Agent, Ending, Kernel, KernelError, WorkingMemory};
@@ -65,7 +73,7 @@ pub enum AgentError {
     NoAnswer(String),
     /// The strategy name is not known.
     #[error(
-        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot, toolchain and dylan take a count after a colon, as in `sc:9`; debate takes agents×rounds, as in `debate:3x2`)",
+        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot, toolchain, dylan, crossteam and read take a count after a colon, as in `sc:9`; debate takes agents×rounds, as in `debate:3x2`)",
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
@@ -105,7 +113,8 @@ pub enum AgentError {
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] = &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc", "debate", "dylan", "malt"];
+pub const STRATEGIES: &[&str] =
+    &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc", "debate", "dylan", "malt", "crossteam", "read", "umi"];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -135,12 +144,13 @@ pub trait Strategy: Send + Sync {
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
 }
 
-/// The strategy with this name, one of [`STRATEGIES`]. Six take a count after a colon, so that a
-/// run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
+/// The strategy with this name, one of [`STRATEGIES`]. Eight take a count after a colon, so that
+/// a run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
 /// [`SelfConsistency`]), `pal-sc:9` (programs of [`ProgramConsistency`]), `giot:5` (iterations of
 /// [`GIoT`]), `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]), `dylan:6`
-/// (agents of [`DyLAN`]) and `debate:3x2` (agents and rounds of [`Debate`]); without one they
-/// take their defaults.
+/// (agents of [`DyLAN`]), `crossteam:4` (teams of [`CrossTeam`]), `read:2` (refinements of
+/// [`ReAd`]) and `debate:3x2` (agents and rounds of [`Debate`]); without one they take their
+/// defaults.
 ///
 /// ```
 /// assert_eq!(agentos_agents::strategy("sc:9").unwrap().name(), "sc");
@@ -171,6 +181,9 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
         ("debate", None) => Box::new(Debate::default()),
         ("dylan", agents) => Box::new(agents.map_or_else(DyLAN::default, |agents| DyLAN { agents, ..DyLAN::default() })),
         ("malt", None) => Box::new(Malt),
+        ("crossteam", teams) => Box::new(teams.map_or_else(CrossTeam::default, |teams| CrossTeam { teams })),
+        ("read", refinements) => Box::new(refinements.map_or_else(ReAd::default, |refinements| ReAd { refinements })),
+        ("umi", None) => Box::new(Umi),
         _ => return Err(unknown()),
     })
 }
@@ -329,10 +342,10 @@ mod tests {
         for name in STRATEGIES {
             assert_eq!(strategy(name).unwrap().name(), *name);
         }
-        for name in ["sc:9", "pal-sc:3", "giot:5", "toolchain:3"] {
+        for name in ["sc:9", "pal-sc:3", "giot:5", "toolchain:3", "dylan:6", "crossteam:4", "read:2"] {
             assert_eq!(strategy(name).unwrap().name(), name.split(':').next().unwrap());
         }
-        for bad in ["tot", "react:2", "tot:2", ""] {
+        for bad in ["tot", "react:2", "tot:2", "umi:2", ""] {
             let err = strategy(bad).err().expect(bad).to_string();
             assert!(err.contains(&format!("`{bad}`")) && err.contains("toolchain"), "{err}");
         }

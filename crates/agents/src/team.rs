@@ -1,13 +1,18 @@
-//! What the team topologies ([`crate::Debate`], [`crate::DyLAN`], [`crate::Malt`]) share: how a
-//! member is asked, how a round's replies come back when a budget runs out, which members are
-//! still in the team (a member that stops answering or repeats itself is dropped), and how a
-//! team ends with its stop reason.
+//! What the team topologies ([`crate::Debate`], [`crate::DyLAN`], [`crate::Malt`],
+//! [`crate::CrossTeam`], [`crate::ReAd`], [`crate::Umi`]) share: how a member is asked, how a
+//! round's replies come back (and go on the board) when a budget runs out, which members are still
+//! in the team (a member that stops answering or repeats itself is dropped), how a number or a
+//! choice is read off a labeled line, and how a team ends with its stop reason.
 
-use crate::answer::{labeled_answer, ANSWER_FORMAT};
+use crate::answer::{after_label, labeled_answer, ANSWER_FORMAT};
 use crate::{ending, extract_answer, majority_vote, AgentError, MAX_TOKENS_PER_CALL};
-use agentos_core::{ChatRequest, ChatResponse, Message, Post, Sampling};
+use agentos_core::{ChatRequest, ChatResponse, Message, Sampling};
 use agentos_kernel::{Agent, KernelError, StopReason, Team};
 use serde_json::Value;
+
+/// The planner's role: of [`crate::ReAd`], which proposes and refines plans, and of
+/// [`crate::Umi`], which decides each next step.
+pub const PLANNER_ROLE: &str = "planner";
 
 /// How a topology's play ended: its answer (if it reached one), why it stopped, in which round,
 /// and what else the topology reports (DyLAN's importance scores, say).
@@ -55,20 +60,76 @@ pub(crate) async fn replies(calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<
     Ok(Some(out))
 }
 
+/// `member`'s one reply to `request`; `None` when a budget ran out (see [`replies`]).
+pub(crate) async fn reply(member: &Agent, request: ChatRequest) -> Result<Option<ChatResponse>, AgentError> {
+    Ok(replies(vec![(member, request)]).await?.and_then(|r| r.into_iter().next()))
+}
+
+/// Asks each of `calls` at once ([`replies`]) and posts each member's reply as its message of
+/// `round` on the team's board; the replies' texts, in the calls' order, or `None` when a budget
+/// ran out (then nothing was posted).
+pub(crate) async fn speak(team: &Team<'_>, round: u32, calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<Vec<String>>, AgentError> {
+    let members: Vec<&Agent> = calls.iter().map(|(member, _)| *member).collect();
+    let Some(answers) = replies(calls).await? else { return Ok(None) };
+    let mut texts = Vec::with_capacity(answers.len());
+    for (member, answer) in members.into_iter().zip(answers) {
+        let text = answer.message.content();
+        team.post(member, round, &text, answer.usage.output_tokens).await?;
+        texts.push(text);
+    }
+    Ok(Some(texts))
+}
+
+/// [`speak`] for one member: its reply to `request`, posted as its message of `round`.
+pub(crate) async fn say(team: &Team<'_>, member: &Agent, round: u32, request: ChatRequest) -> Result<Option<String>, AgentError> {
+    Ok(speak(team, round, vec![(member, request)]).await?.and_then(|t| t.into_iter().next()))
+}
+
 /// A member's request: its role prompt and the answer format as the system message, then
 /// `conversation`; sampled at `temperature` with the seed `seed` (members asked the same thing
 /// at a temperature above zero differ by their seeds).
 pub(crate) fn request(member: &Agent, conversation: Vec<Message>, temperature: Option<f32>, seed: usize) -> ChatRequest {
+    framed(member, ANSWER_FORMAT, conversation, temperature, seed)
+}
+
+/// [`request`] with `format` (what the reply must end with; none when empty) in place of the
+/// answer format: for a member whose reply is not an answer (a critic's score, a plan's next
+/// step, a tool call).
+pub(crate) fn framed(member: &Agent, format: &str, conversation: Vec<Message>, temperature: Option<f32>, seed: usize) -> ChatRequest {
     let role = member.seat().map_or("", |s| s.role.as_str());
-    let mut messages = vec![Message::system(format!("{role} {ANSWER_FORMAT}"))];
+    let system = if format.is_empty() { role.to_string() } else { format!("{role} {format}") };
+    let mut messages = vec![Message::system(system)];
     messages.extend(conversation);
     let sampling = Sampling { temperature, seed: Some(seed as u64), max_tokens: Some(MAX_TOKENS_PER_CALL), ..Default::default() };
     ChatRequest { messages, sampling, ..Default::default() }
 }
 
-/// The other members' messages, each fenced and named by position, as a member reads them.
-pub(crate) fn shown(posts: &[Post]) -> String {
-    posts.iter().enumerate().map(|(i, p)| format!("Solution {}:\n```\n{}\n```", i + 1, p.text.trim())).collect::<Vec<_>>().join("\n\n")
+/// Texts (other members' messages, or proposals), each fenced and named by position from 1, as
+/// a member or a judge reads them.
+pub(crate) fn shown<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| format!("Solution {}:\n```\n{}\n```", i + 1, text.trim()))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// What follows the label `label` (`Advantage`, `Next`) on the last line of `reply` that starts
+/// with it, in any case and with markdown emphasis allowed.
+pub(crate) fn labeled<'a>(reply: &'a str, label: &str) -> Option<&'a str> {
+    reply.lines().rev().find_map(|line| after_label(line, &[label])).map(str::trim)
+}
+
+/// The number that the last line labeled `label` of `reply` starts with (`Score: 7/10` gives 7,
+/// `**Advantage:** -2.5` gives -2.5); `None` when there is no such line or no number on it.
+pub(crate) fn labeled_number(reply: &str, label: &str) -> Option<f64> {
+    let rest = labeled(reply, label)?.trim_start_matches(['*', '_', '`', ' ']);
+    let end = rest
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || *c == '.' || (*i == 0 && matches!(c, '+' | '-'))))
+        .map_or(rest.len(), |(i, _)| i);
+    rest[..end].trim_end_matches('.').parse().ok()
 }
 
 /// Rounds in a row without an `Answer:` line after which a member is dropped as stalled.
@@ -160,4 +221,19 @@ pub(crate) async fn hear(team: &Team<'_>, roster: &mut Roster, i: usize, round: 
         team.drop_member(&team.members()[i], round, what).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_numbers_and_choices_off_labeled_lines() {
+        assert_eq!(labeled_number("Fine.\nScore: 7/10", "score"), Some(7.0));
+        assert_eq!(labeled_number("**Advantage:** -2.5.\nThanks", "advantage"), Some(-2.5));
+        assert_eq!(labeled_number("Advantage: +3\nadvantage: 1", "advantage"), Some(1.0), "the last line counts");
+        assert_eq!(labeled_number("Advantage: unclear", "advantage"), None);
+        assert_eq!(labeled_number("I give it 7.", "score"), None);
+        assert_eq!(labeled("Rationale: go to A.\n- Next: **Caller**", "next"), Some("**Caller**"));
+    }
 }
