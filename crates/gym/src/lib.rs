@@ -31,6 +31,7 @@ pub mod game24;
 pub mod gsm8k;
 pub mod gsm8k_chain;
 pub mod interact;
+mod rng;
 mod runner;
 pub mod sessions;
 mod summary;
