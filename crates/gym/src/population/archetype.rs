@@ -69,7 +69,7 @@ pub struct Archetype {
 impl Archetype {
     /// Whether `person` belongs to it.
     pub fn holds(&self, person: &Person) -> bool {
-        self.bands.contains(&person.band) && self.work.map_or(true, |w| w == person.work)
+        self.bands.contains(&person.band) && (self.work.is_none() || self.work == Some(person.work))
     }
 
     /// Its ages in words: `aged 30–49`, `aged 50 and over`.

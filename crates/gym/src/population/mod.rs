@@ -266,11 +266,14 @@ impl Population {
     }
 }
 
+/// What is called after each day of a [`Simulation`].
+type OnDay = Arc<dyn Fn(&Day) + Send + Sync>;
+
 /// A whole simulation as one kernel run: the run's task is a [`Scenario`] (as JSON), its answer
 /// the [`History`] (as JSON). See the module documentation.
 #[derive(Clone, Default)]
 pub struct Simulation {
-    on_day: Option<Arc<dyn Fn(&Day) + Send + Sync>>,
+    on_day: Option<OnDay>,
 }
 
 impl Simulation {
