@@ -16,6 +16,7 @@ mod models;
 mod operator;
 mod render;
 mod runs;
+mod simulate;
 mod task;
 mod validate;
 
@@ -57,6 +58,7 @@ const EXAMPLES: &str = "Examples:
   agentos resume <run>
   agentos bench kernel --agents 1000 --steps 10 --latency-ms 100
   agentos bench gym --env game24 --strategies cot,sc,react --limit 20
+  agentos simulate epidemic --agents 1000 --steps 10 --archetypes 4
   agentos export --benchmark <id> --format sharegpt --out train.jsonl";
 
 /// agentos: an operating system for LLM agents. Every model call, tool call and question an agent
@@ -143,6 +145,10 @@ enum Command {
     /// Benchmarks that print ratios measured side by side (not tests), and the gym's score tables.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Simulates a population of many agents whose decisions come from a few archetypes, one
+    /// model call per archetype per step (AgentTorch's LLM archetypes), as one resumable run.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCommand),
     /// Writes the trajectories of a gym benchmark as training data (JSONL): its successful
     /// episodes as ShareGPT conversations, or preference pairs for DPO.
     #[command(after_help = export::HELP)]
@@ -319,6 +325,7 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
         Command::Actions(command) => actions::run(&db, command).await,
         Command::Memory(command) => memory::run(&db, command).await,
         Command::Export(args) => export::export(&db, args),
+        Command::Simulate(command) => simulate::simulate(&config, &db, &origins, command).await,
     }
 }
 
@@ -456,27 +463,63 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
             render::cut(agent.task(), render::TASK_TEXT)
         ));
     }
-    let strategy = strategy(&agent.spec().strategy)?;
-    let interrupts = tokio::spawn(interrupts(kernel.clone(), run.clone(), printer.closed()));
-    let ending = drive(kernel, &agent, strategy.as_ref()).await?;
-    interrupts.abort();
-    if !json {
-        match &ending {
-            Ending::Finished(answer) => printer.line(&format!("\nanswer: {answer}")),
-            Ending::Failed(error) => {
-                eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step (it takes new --max-steps, --max-calls, --max-tokens and --max-seconds)")
-            }
-            Ending::Suspended => eprintln!("\nrun {run} suspended; `agentos resume {run}` carries it on"),
-            Ending::Interrupted(reason) => eprintln!("\nrun {run} interrupted ({reason}); `agentos resume {run}` carries it on"),
-            Ending::Cancelled => eprintln!("\nrun {run} cancelled"),
+    let strategy = strategy_named(&agent.spec().strategy)?;
+    let ending = drive_until_stopped(kernel, &agent, strategy.as_ref(), printer.closed()).await?;
+    match &ending {
+        Ending::Finished(answer) if !json => {
+            let shown = simulate::table_of(&agent.spec().strategy, answer).unwrap_or_else(|| format!("\nanswer: {answer}"));
+            printer.line(&shown)
         }
+        ending if !json => report(&run, ending),
+        _ => {}
     }
-    Ok(match ending {
+    Ok(exit_status(&ending))
+}
+
+/// The strategy a stored run names: one of agentos-agents' strategies, or a population
+/// simulation (`agentos simulate`).
+fn strategy_named(name: &str) -> Result<Box<dyn agentos_agents::Strategy>> {
+    if name == agentos_gym::population::STRATEGY {
+        return Ok(Box::new(agentos_gym::population::Simulation::default()));
+    }
+    Ok(strategy(name)?)
+}
+
+/// Drives `agent` with `strategy` to its end, stopping it on what [`interrupts`] waits for
+/// (`closed` being the output closing).
+pub(crate) async fn drive_until_stopped(
+    kernel: &Kernel,
+    agent: &agentos_kernel::Agent,
+    strategy: &dyn agentos_agents::Strategy,
+    closed: tokio_util::sync::CancellationToken,
+) -> Result<Ending> {
+    let interrupts = tokio::spawn(interrupts(kernel.clone(), agent.run().clone(), closed));
+    let ending = drive(kernel, agent, strategy).await;
+    interrupts.abort();
+    Ok(ending?)
+}
+
+/// Says on standard error how run `run` ended when it did not finish, and how to carry it on.
+pub(crate) fn report(run: &agentos_core::RunId, ending: &Ending) {
+    match ending {
+        Ending::Finished(_) => {}
+        Ending::Failed(error) => {
+            eprintln!("\nrun {run} failed: {error}\nfix the cause, then `agentos resume {run}` retries from the failed step (it takes new --max-steps, --max-calls, --max-tokens and --max-seconds)")
+        }
+        Ending::Suspended => eprintln!("\nrun {run} suspended; `agentos resume {run}` carries it on"),
+        Ending::Interrupted(reason) => eprintln!("\nrun {run} interrupted ({reason}); `agentos resume {run}` carries it on"),
+        Ending::Cancelled => eprintln!("\nrun {run} cancelled"),
+    }
+}
+
+/// The exit status of a run that ended so (see `agentos run --help`).
+pub(crate) fn exit_status(ending: &Ending) -> i32 {
+    match ending {
         Ending::Finished(_) => 0,
         Ending::Failed(_) => 1,
         Ending::Suspended | Ending::Interrupted(_) => 3,
         Ending::Cancelled => 4,
-    })
+    }
 }
 
 /// Waits for what stops a live run from outside (Ctrl-C, SIGTERM, SIGHUP, the output closing)

@@ -121,6 +121,15 @@ pub fn at_least_one<T: FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T,
     Ok(n)
 }
 
+/// A clap value parser for counts from 1 to `most` (`simulate --agents`, `--steps`, ...).
+pub fn one_to<T: FromStr + PartialOrd + From<u8> + fmt::Display>(text: &str, most: T) -> Result<T, String> {
+    match text.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) && n <= most => Ok(n),
+        Ok(_) => Err(format!("out of range; give a whole number from 1 to {most}")),
+        Err(_) => Err(format!("`{text}` is not a whole number; give one from 1 to {most}")),
+    }
+}
+
 /// The highest sampling temperature providers accept.
 const MAX_TEMPERATURE: f32 = 2.0;
 
@@ -339,6 +348,10 @@ mod tests {
         assert_eq!(at_least_one::<u32>("3"), Ok(3));
         assert_eq!(at_least_one::<usize>("0"), Err("must be at least 1".to_string()));
         assert!(at_least_one::<u64>("x").unwrap_err().contains("`x` is not a whole number"));
+        assert_eq!(one_to::<usize>("8", 8), Ok(8));
+        assert_eq!(one_to::<u32>("0", 8), Err("out of range; give a whole number from 1 to 8".to_string()));
+        assert_eq!(one_to::<u32>("9", 8), Err("out of range; give a whole number from 1 to 8".to_string()));
+        assert!(one_to::<usize>("-1", 8).unwrap_err().contains("`-1` is not a whole number; give one from 1 to 8"));
         assert_eq!(temperature("0.7"), Ok(0.7));
         assert_eq!(temperature("2"), Ok(2.0));
         for bad in ["-0.1", "2.5", "NaN", "inf"] {

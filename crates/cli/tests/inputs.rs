@@ -105,6 +105,25 @@ fn a_zero_concurrency_is_refused() {
 }
 
 #[test]
+fn a_simulation_with_a_bad_count_is_refused_naming_the_flag_and_its_bounds() {
+    let home = tempfile::tempdir().unwrap();
+    let model = scripted(home.path());
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--agents", "0"], &["--agents", "out of range; give a whole number from 1 to 1000000"]),
+        (&["--agents", "2000000"], &["--agents", "from 1 to 1000000"]),
+        (&["--agents", "many"], &["--agents", "`many` is not a whole number; give one from 1 to 1000000"]),
+        (&["--steps", "0"], &["--steps", "from 1 to 365"]),
+        (&["--archetypes", "9"], &["--archetypes", "from 1 to 8"]),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["simulate", "epidemic", "--model", &model];
+        args.extend(*flags);
+        says(&refused(offline(home.path(), &args)), expected);
+    }
+    untouched(home.path(), &["script.json"]);
+}
+
+#[test]
 fn temperatures_outside_0_to_2_are_refused() {
     for t in ["--temperature=2.5", "--temperature=-0.1", "--temperature=NaN"] {
         run_refused(&[t], &["--temperature", "from 0 to 2"]);

@@ -13,6 +13,10 @@
 //! answer long, so each is a [`TaskSet`] of [`Task`]s. [`sessions`] builds multi-session memory
 //! tasks from the GSM8K file for `agentos bench memory`.
 //!
+//! [`population`] simulates many agents whose decisions come from a few archetypes, one model
+//! call per archetype per step (AgentTorch's LLM archetypes), in an epidemic with documented
+//! rules ([`population::epidemic`]); a simulation is one kernel run, journaled and resumable.
+//!
 //! A [`Benchmark`] runs strategies on an environment's tasks with one model: each episode is one
 //! kernel run (its journal, usage and scheduling are the kernel's), episodes run concurrently,
 //! and everything is recorded so that the same benchmark started again skips the episodes that
@@ -31,6 +35,8 @@ pub mod game24;
 pub mod gsm8k;
 pub mod gsm8k_chain;
 pub mod interact;
+pub mod population;
+mod rng;
 mod runner;
 pub mod sessions;
 mod summary;
@@ -111,6 +117,9 @@ pub enum GymError {
     /// A benchmark without strategies, or with two of one name.
     #[error("{0}")]
     Strategies(String),
+    /// A population or a simulation scenario with a count out of its bounds.
+    #[error("{0}")]
+    Population(String),
     /// Feedback asked of an environment that gives none.
     #[error("{env} gives no feedback before the answer (only game24 does); drop --feedback")]
     NoFeedback {

@@ -579,18 +579,10 @@ fn work_directory(workspace: &Path, strategy: &str, task: &str, observation: &Ob
 pub fn select_tasks(count: usize, limit: Option<usize>, seed: Option<u64>) -> Vec<usize> {
     let mut order: Vec<usize> = (0..count).collect();
     if let Some(seed) = seed {
-        // Fisher–Yates with SplitMix64 (Steele et al., 2014), so a seed means the same sample
-        // everywhere without a random-number crate.
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        // Fisher–Yates, so a seed means the same sample everywhere.
+        let mut rng = crate::rng::SplitMix64::new(seed);
         for i in (1..count).rev() {
-            let j = (next() % (i as u64 + 1)) as usize;
+            let j = rng.below(i as u64 + 1) as usize;
             order.swap(i, j);
         }
     }
