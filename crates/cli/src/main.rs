@@ -407,6 +407,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         profile,
         working_memory: args.memory,
         seat: None,
+        team_file: None,
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox, models::encoder_for(&spec)?)?;
