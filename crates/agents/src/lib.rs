@@ -6,10 +6,11 @@
 //! `--memory` (the plain window, HiAgent's subgoal chunks, Chain of Summarization);
 //! [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
-//! [`ProgramConsistency`]), what they share about final answers ([`extract_answer`],
-//! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
-//! memory before, teaching it after, for runs granted a memory scope) and records how the run
-//! ended.
+//! [`ProgramConsistency`]), the teams ([`Debate`], [`DyLAN`], [`Malt`], and a team declared in a
+//! team file, [`TeamFile`], played by [`DeclaredTeam`]), what they share about final answers
+//! ([`extract_answer`], [`majority_vote`]), and [`drive`], which runs a strategy on an agent
+//! (briefed from long-term memory before, teaching it after, for runs granted a memory scope)
+//! and records how the run ended.
 //!
 //! Must not: call a provider, a tool or the database directly.
 
@@ -19,6 +20,7 @@ mod answer;
 mod codeact;
 mod cot;
 mod debate;
+mod declared;
 mod dylan;
 mod hiagent;
 mod iot;
@@ -30,6 +32,7 @@ mod react;
 mod sc;
 mod summary;
 mod team;
+mod teamfile;
 mod toolchain;
 mod working;
 
@@ -37,6 +40,7 @@ pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, s
 pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
 pub use debate::Debate;
+pub use declared::{DeclaredTeam, SELECTOR_ATTEMPTS};
 pub use dylan::DyLAN;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use malt::{Malt, GENERATOR_ROLE, REFINER_ROLE, VERIFIER_ROLE};
@@ -44,6 +48,9 @@ pub use pal::ProgramAided;
 pub use pal_sc::ProgramConsistency;
 pub use react::ReAct;
 pub use sc::SelfConsistency;
+pub use teamfile::{
+    Actor, Condition, ExpressionError, ModelCheck, Progress, Protocol, RunGrant, Structure, TeamFile, TeamFileError, Termination,
+};
 pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
 
 use agentos_core::{ChatRequest, ChatResponse, Sampling};
@@ -69,6 +76,9 @@ pub enum AgentError {
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
+    /// The run's team file is refused (see [`TeamFile::parse`]).
+    #[error(transparent)]
+    TeamFile(#[from] TeamFileError),
     /// A strategy name's count (after the colon) is not a whole number of at least 1.
     #[error("strategy `{0}`: the count must be at least 1 (a whole number after the colon, as in `sc:5`; `debate:3x2` for 3 agents and 2 rounds)")]
     BadCount(String),
@@ -140,7 +150,8 @@ pub trait Strategy: Send + Sync {
 /// [`SelfConsistency`]), `pal-sc:9` (programs of [`ProgramConsistency`]), `giot:5` (iterations of
 /// [`GIoT`]), `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]), `dylan:6`
 /// (agents of [`DyLAN`]) and `debate:3x2` (agents and rounds of [`Debate`]); without one they
-/// take their defaults.
+/// take their defaults. `team` builds [`DeclaredTeam`], which plays the run's team file
+/// (`agentos run --team FILE`); it is not among [`STRATEGIES`], which need nothing but a name.
 ///
 /// ```
 /// assert_eq!(agentos_agents::strategy("sc:9").unwrap().name(), "sc");
@@ -171,6 +182,7 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
         ("debate", None) => Box::new(Debate::default()),
         ("dylan", agents) => Box::new(agents.map_or_else(DyLAN::default, |agents| DyLAN { agents, ..DyLAN::default() })),
         ("malt", None) => Box::new(Malt),
+        ("team", None) => Box::new(DeclaredTeam),
         _ => return Err(unknown()),
     })
 }

@@ -10,7 +10,7 @@
 //! refiner's answer ([`StopReason::Answer`]); a budget that runs out first stops it with the
 //! latest answer it has ([`StopReason::Budget`]).
 
-use crate::team::{conclude, replies, request, Outcome};
+use crate::team::{conclude, reply, request, Outcome};
 use crate::{extract_answer, sampling, AgentError, Strategy};
 use agentos_core::Message;
 use agentos_kernel::{Agent, MemberSpec, StopReason, Team};
@@ -76,7 +76,7 @@ async fn play(agent: &Agent, team: &Team<'_>) -> Result<Outcome, AgentError> {
             }
         }
         let ask = request(member, vec![Message::user(context)], sampling(agent).temperature, 0);
-        let Some(reply) = replies(vec![(member, ask)]).await?.and_then(|r| r.into_iter().next()) else {
+        let Some(reply) = reply(member, ask).await? else {
             return Ok(Outcome { answer, reason: StopReason::Budget, round, detail: serde_json::Value::Null });
         };
         let text = reply.message.content();

@@ -1,11 +1,12 @@
-//! What the team topologies ([`crate::Debate`], [`crate::DyLAN`], [`crate::Malt`]) share: how a
-//! member is asked, how a round's replies come back when a budget runs out, which members are
-//! still in the team (a member that stops answering or repeats itself is dropped), and how a
-//! team ends with its stop reason.
+//! What the team topologies ([`crate::Debate`], [`crate::DyLAN`], [`crate::Malt`],
+//! [`crate::DeclaredTeam`]) share: how a member is asked (and takes a turn with its tools), how a
+//! round's replies come back when a budget runs out, which members are still in the team (a
+//! member that stops answering or repeats itself is dropped), and how a team ends with its stop
+//! reason.
 
 use crate::answer::{labeled_answer, ANSWER_FORMAT};
 use crate::{ending, extract_answer, majority_vote, AgentError, MAX_TOKENS_PER_CALL};
-use agentos_core::{ChatRequest, ChatResponse, Message, Post, Sampling};
+use agentos_core::{ChatRequest, ChatResponse, Message, Post, Sampling, Usage};
 use agentos_kernel::{Agent, KernelError, StopReason, Team};
 use serde_json::Value;
 
@@ -53,6 +54,35 @@ pub(crate) async fn replies(calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<
         }
     }
     Ok(Some(out))
+}
+
+/// `member`'s reply to `request`; `None` when a budget (the team's or the member's) ran out
+/// first. The team run's own agent may ask too (a selector picking the next speaker).
+pub(crate) async fn reply(member: &Agent, request: ChatRequest) -> Result<Option<ChatResponse>, AgentError> {
+    Ok(replies(vec![(member, request)]).await?.and_then(|mut r| r.pop()))
+}
+
+/// `member`'s turn: its reply to `request`, after the tool calls it makes on the way when it was
+/// granted tools and its model calls them natively (each call run by the kernel, journaled in the
+/// member's run, and its result given back), at most `max_calls` model calls in all. The reply's
+/// usage is the whole turn's; `None` when a budget ran out first.
+pub(crate) async fn turn(member: &Agent, mut request: ChatRequest, max_calls: u32) -> Result<Option<ChatResponse>, AgentError> {
+    if member.model_capabilities().native_tools {
+        request.tools = member.tools();
+    }
+    let mut usage = Usage::default();
+    for _ in 0..max_calls.max(1) {
+        let Some(mut response) = reply(member, request.clone()).await? else { return Ok(None) };
+        usage += response.usage;
+        if response.message.tool_calls.is_empty() || request.tools.is_empty() {
+            response.usage = usage;
+            return Ok(Some(response));
+        }
+        let results = member.call_tools(&response.message.tool_calls).await?;
+        request.messages.push(response.message);
+        request.messages.extend(results.into_iter().map(|r| Message::tool(r.call_id, r.content)));
+    }
+    Err(AgentError::StepLimit(max_calls))
 }
 
 /// A member's request: its role prompt and the answer format as the system message, then

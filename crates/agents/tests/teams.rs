@@ -3,117 +3,13 @@
 //! agent selection and importance scores, MALT's three roles, team budgets that run out
 //! mid-round, and a team resumed after it was stopped in the middle of a round.
 
+mod common;
+
 use agentos_agents::{drive, strategy};
-use agentos_core::{ChatRequest, ChatResponse, FinishReason, Message, MessageOp, Role, StepKind, Usage};
-use agentos_kernel::{Agent, Budget, Ending, Interruption, Kernel, RunSpec, Storage};
-use agentos_llm::{EventSink, LanguageModel, LlmError, ModelCapabilities};
-use async_trait::async_trait;
-use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-/// Who asks: the member's role prompt (the system message), its seed, the last user message,
-/// and how many user messages came before it (a debater's round).
-struct Asked<'a> {
-    system: &'a str,
-    seed: Option<u64>,
-    user: &'a str,
-    turn: usize,
-}
-
-type Reply = dyn Fn(&Asked<'_>) -> String + Send + Sync;
-
-/// A scripted model whose reply a function picks from the request; counts its calls, and from
-/// call `hang_from` on never answers (a process stopped in the middle of a model call).
-struct Play {
-    uri: String,
-    reply: Box<Reply>,
-    calls: AtomicUsize,
-    hang_from: AtomicUsize,
-}
-
-#[async_trait]
-impl LanguageModel for Play {
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-    fn capabilities(&self) -> ModelCapabilities {
-        ModelCapabilities { native_tools: false }
-    }
-    async fn chat(&self, request: &ChatRequest, _: EventSink<'_>) -> Result<ChatResponse, LlmError> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.hang_from.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        let text = |role: Role| request.messages.iter().rev().find(|m| m.role == role).map(|m| m.content()).unwrap_or_default();
-        let (system, user) = (text(Role::System), text(Role::User));
-        let turn = request.messages.iter().filter(|m| m.role == Role::User).count() - 1;
-        let content = (self.reply)(&Asked { system: &system, seed: request.sampling.seed, user: &user, turn });
-        let usage = Usage { input_tokens: 100, output_tokens: 10, model_calls: 1, cost_usd: 0.0 };
-        Ok(ChatResponse { message: Message::assistant(content), finish_reason: FinishReason::Stop, usage, model: self.uri.clone() })
-    }
-}
-
-struct Setup {
-    kernel: Kernel,
-    models: Vec<Arc<Play>>,
-    _dir: tempfile::TempDir,
-}
-
-/// A kernel over a fresh database with one model per reply function, `scripted:m0`, `scripted:m1`, ...
-fn setup(replies: Vec<Box<Reply>>) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let mut builder = Kernel::builder(Storage::open(dir.path().join("agentos.db")).unwrap());
-    let mut models = Vec::new();
-    for (i, reply) in replies.into_iter().enumerate() {
-        let model =
-            Arc::new(Play { uri: format!("scripted:m{i}"), reply, calls: AtomicUsize::new(0), hang_from: AtomicUsize::new(usize::MAX) });
-        builder = builder.model(model.clone());
-        models.push(model);
-    }
-    Setup { kernel: builder.build().unwrap(), models, _dir: dir }
-}
-
-impl Setup {
-    fn spec(&self, strategy: &str) -> RunSpec {
-        RunSpec::new("What is 3 + 4?", strategy, "scripted:m0")
-    }
-
-    async fn run(&self, spec: RunSpec) -> (Agent, Ending) {
-        let strategy = strategy(&spec.strategy).unwrap();
-        let agent = self.kernel.start(spec).await.unwrap();
-        let ending = drive(&self.kernel, &agent, strategy.as_ref()).await.unwrap();
-        (agent, ending)
-    }
-
-    fn calls(&self, model: usize) -> usize {
-        self.models[model].calls.load(Ordering::SeqCst)
-    }
-
-    /// The `team_stopped` event's payload, and the members dropped (member, reason).
-    fn stopped(&self, agent: &Agent) -> (Value, Vec<(String, String)>) {
-        let events = self.kernel.storage().events(agent.run()).unwrap();
-        let stopped: Vec<&Value> = events.iter().filter(|(kind, _)| kind == "team_stopped").map(|(_, p)| p).collect();
-        assert_eq!(stopped.len(), 1, "one stop reason: {events:?}");
-        let dropped = events
-            .iter()
-            .filter(|(kind, _)| kind == "member_dropped")
-            .map(|(_, p)| (p["member"].as_str().unwrap().to_string(), p["reason"].as_str().unwrap().to_string()))
-            .collect();
-        (stopped[0].clone(), dropped)
-    }
-
-    /// How many model steps each member's journal holds, by member name.
-    fn member_calls(&self, agent: &Agent) -> Vec<(String, usize)> {
-        let members = self.kernel.storage().team_members(agent.run().as_str()).unwrap();
-        members
-            .into_iter()
-            .map(|(name, run)| {
-                let steps = self.kernel.storage().steps(&run).unwrap();
-                (name, steps.iter().filter(|s| matches!(s.kind, StepKind::Model { .. })).count())
-            })
-            .collect()
-    }
-}
+use agentos_core::{MessageOp, StepKind};
+use agentos_kernel::{Budget, Ending, Interruption, RunSpec};
+use common::{setup, Asked};
+use std::sync::atomic::Ordering;
 
 #[tokio::test]
 async fn debate_votes_after_its_last_round_and_journals_every_message() {
