@@ -232,7 +232,7 @@ impl TeamFile {
                         return Err(at(
                             model.span().start,
                             format!("actor `{name}`'s model `{}`: {why}", model.get_ref()),
-                            "give a model URI `agentos models` lists",
+                            "fix its `model`, or remove it to use the run's",
                         ));
                     }
                 }
@@ -835,7 +835,7 @@ model = "scripted:reviewer.json"
         let check = |uri: &str| if uri.contains(':') { Ok(()) } else { Err("no provider".to_string()) };
         let error = TeamFile::parse(&text, "team.toml", &RunGrant { tools: &tools, model: None, check_model: Some(&check) }).unwrap_err();
         assert_eq!(error.line, 8, "{error}");
-        assert!(error.to_string().contains("actor `writer`'s model `not a uri`: no provider; give a model URI"), "{error}");
+        assert!(error.to_string().contains("actor `writer`'s model `not a uri`: no provider; fix its `model`"), "{error}");
         assert_eq!(read(&text.replace("not a uri", "scripted:w.json"), None).unwrap().lead_model(), Some("scripted:w.json"));
     }
 
