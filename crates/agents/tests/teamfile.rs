@@ -54,7 +54,9 @@ fn stop(s: &Setup, agent: &Agent) -> (String, u64, Value) {
 /// Who posted each round of the team's board, in order.
 fn speakers(s: &Setup, agent: &Agent) -> Vec<String> {
     let board = s.kernel.storage().board(agent.run().as_str()).unwrap();
-    board.iter().enumerate().map(|(i, p)| (assert_eq!(p.round as usize, i, "one post a round"), p.sender.clone()).1).collect()
+    let rounds: Vec<u32> = board.iter().map(|p| p.round).collect();
+    assert_eq!(rounds, (0..board.len() as u32).collect::<Vec<_>>(), "one post a round");
+    board.iter().map(|p| p.sender.clone()).collect()
 }
 
 /// The rounds member `name` of team run `agent` read from the board, and whose posts it saw.
