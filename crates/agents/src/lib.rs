@@ -7,7 +7,8 @@
 //! [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
 //! [`ProgramConsistency`]), the team topologies ([`Debate`], [`DyLAN`], [`Malt`], [`CrossTeam`],
-//! [`ReAd`] and [`Umi`]), what they share about final answers ([`extract_answer`],
+//! [`ReAd`], [`Umi`], and a team declared in a team file, [`TeamFile`], played by
+//! [`DeclaredTeam`]), what they share about final answers ([`extract_answer`],
 //! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
 //! memory before, teaching it after, for runs granted a memory scope) and records how the run
 //! ended.
@@ -21,6 +22,7 @@ mod codeact;
 mod cot;
 mod crossteam;
 mod debate;
+mod declared;
 mod dylan;
 mod hiagent;
 mod iot;
@@ -33,6 +35,7 @@ mod read;
 mod sc;
 mod summary;
 mod team;
+mod teamfile;
 mod toolchain;
 mod umi;
 mod working;
@@ -42,6 +45,7 @@ pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
 pub use crossteam::CrossTeam;
 pub use debate::Debate;
+pub use declared::{DeclaredTeam, SELECTOR_ATTEMPTS};
 pub use dylan::DyLAN;
 pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use malt::{Malt, GENERATOR_ROLE, REFINER_ROLE, VERIFIER_ROLE};
@@ -51,6 +55,9 @@ pub use react::ReAct;
 pub use read::{ReAd, CRITIC_ROLE};
 pub use sc::SelfConsistency;
 pub use team::PLANNER_ROLE;
+pub use teamfile::{
+    Actor, Condition, ExpressionError, ModelCheck, Progress, Protocol, RunGrant, Structure, TeamFile, TeamFileError, Termination,
+};
 pub use toolchain::{ToolChainStar, EVALUATOR_ROLE};
 pub use umi::{Umi, CALLER_ROLE, SUMMARIZER_ROLE};
 
@@ -77,6 +84,9 @@ pub enum AgentError {
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
+    /// The run's team file is refused (see [`TeamFile::parse`]).
+    #[error(transparent)]
+    TeamFile(#[from] TeamFileError),
     /// A strategy name's count (after the colon) is not a whole number of at least 1.
     #[error("strategy `{0}`: the count must be at least 1 (a whole number after the colon, as in `sc:5`; `debate:3x2` for 3 agents and 2 rounds)")]
     BadCount(String),
@@ -150,7 +160,8 @@ pub trait Strategy: Send + Sync {
 /// [`GIoT`]), `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]), `dylan:6`
 /// (agents of [`DyLAN`]), `crossteam:4` (teams of [`CrossTeam`]), `read:2` (refinements of
 /// [`ReAd`]) and `debate:3x2` (agents and rounds of [`Debate`]); without one they take their
-/// defaults.
+/// defaults. `team` builds [`DeclaredTeam`], which plays the run's team file
+/// (`agentos run --team FILE`); it is not among [`STRATEGIES`], which need nothing but a name.
 ///
 /// ```
 /// assert_eq!(agentos_agents::strategy("sc:9").unwrap().name(), "sc");
@@ -184,6 +195,7 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
         ("crossteam", teams) => Box::new(teams.map_or_else(CrossTeam::default, |teams| CrossTeam { teams })),
         ("read", refinements) => Box::new(refinements.map_or_else(ReAd::default, |refinements| ReAd { refinements })),
         ("umi", None) => Box::new(Umi),
+        ("team", None) => Box::new(DeclaredTeam),
         _ => return Err(unknown()),
     })
 }

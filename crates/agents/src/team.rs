@@ -1,12 +1,13 @@
 //! What the team topologies ([`crate::Debate`], [`crate::DyLAN`], [`crate::Malt`],
-//! [`crate::CrossTeam`], [`crate::ReAd`], [`crate::Umi`]) share: how a member is asked, how a
-//! round's replies come back (and go on the board) when a budget runs out, which members are still
-//! in the team (a member that stops answering or repeats itself is dropped), how a number or a
-//! choice is read off a labeled line, and how a team ends with its stop reason.
+//! [`crate::CrossTeam`], [`crate::ReAd`], [`crate::Umi`], [`crate::DeclaredTeam`]) share: how a
+//! member is asked (and takes a turn with its tools), how a round's replies come back (and go on
+//! the board) when a budget runs out, which members are still in the team (a member that stops
+//! answering or repeats itself is dropped), how a number or a choice is read off a labeled line,
+//! and how a team ends with its stop reason.
 
 use crate::answer::{after_label, labeled_answer, ANSWER_FORMAT};
 use crate::{ending, extract_answer, majority_vote, AgentError, MAX_TOKENS_PER_CALL};
-use agentos_core::{ChatRequest, ChatResponse, Message, Sampling};
+use agentos_core::{ChatRequest, ChatResponse, Message, Sampling, Usage};
 use agentos_kernel::{Agent, KernelError, StopReason, Team};
 use serde_json::Value;
 
@@ -83,6 +84,29 @@ pub(crate) async fn speak(team: &Team<'_>, round: u32, calls: Vec<(&Agent, ChatR
 /// [`speak`] for one member: its reply to `request`, posted as its message of `round`.
 pub(crate) async fn say(team: &Team<'_>, member: &Agent, round: u32, request: ChatRequest) -> Result<Option<String>, AgentError> {
     Ok(speak(team, round, vec![(member, request)]).await?.and_then(|t| t.into_iter().next()))
+}
+
+/// `member`'s turn: its reply to `request`, after the tool calls it makes on the way when it was
+/// granted tools and its model calls them natively (each call run by the kernel, journaled in the
+/// member's run, and its result given back), at most `max_calls` model calls in all. The reply's
+/// usage is the whole turn's; `None` when a budget ran out first.
+pub(crate) async fn turn(member: &Agent, mut request: ChatRequest, max_calls: u32) -> Result<Option<ChatResponse>, AgentError> {
+    if member.model_capabilities().native_tools {
+        request.tools = member.tools();
+    }
+    let mut usage = Usage::default();
+    for _ in 0..max_calls.max(1) {
+        let Some(mut response) = reply(member, request.clone()).await? else { return Ok(None) };
+        usage += response.usage;
+        if response.message.tool_calls.is_empty() || request.tools.is_empty() {
+            response.usage = usage;
+            return Ok(Some(response));
+        }
+        let results = member.call_tools(&response.message.tool_calls).await?;
+        request.messages.push(response.message);
+        request.messages.extend(results.into_iter().map(|r| Message::tool(r.call_id, r.content)));
+    }
+    Err(AgentError::StepLimit(max_calls))
 }
 
 /// A member's request: its role prompt and the answer format as the system message, then

@@ -104,6 +104,7 @@ impl Setup {
             profile: None,
             working_memory: Default::default(),
             seat: None,
+            team_file: None,
         }
     }
 

@@ -85,6 +85,7 @@ fn spec(s: &Setup, tools: &[&str]) -> RunSpec {
         profile: None,
         working_memory: Default::default(),
         seat: None,
+        team_file: None,
     }
 }
 

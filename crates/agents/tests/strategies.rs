@@ -115,6 +115,7 @@ impl Setup {
             profile: None,
             working_memory: Default::default(),
             seat: None,
+            team_file: None,
         }
     }
 

@@ -154,6 +154,7 @@ async fn agentos(model: Arc<dyn LanguageModel>, uri: &str, agents: usize, steps:
         profile: None,
         working_memory: Default::default(),
         seat: None,
+        team_file: None,
     };
     let started = Instant::now();
     let runs = (0..agents).map(|_| {

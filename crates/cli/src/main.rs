@@ -83,7 +83,8 @@ enum Command {
   agentos run \"Rename the draft\" --tools read_file,write_file --approve --json
   agentos run \"What is the mean of the price column in prices.csv?\" --actions code --workdir ./data
   agentos run - --tools read_file < task.md          (the task from standard input)
-  agentos run --task-file task.md", exit_codes!()))]
+  agentos run --task-file task.md
+  agentos run --team examples/teams/review.toml \"Is 2^31 - 1 a prime?\" --model openai:gpt-4o-mini", exit_codes!()))]
     Run(RunArgs),
     /// Lists and shows recorded runs.
     #[command(subcommand)]
@@ -201,6 +202,12 @@ struct RunArgs {
     /// roles rating each other, 4), malt (generator, verifier, refiner).
     #[arg(long, env = "AGENTOS_STRATEGY")]
     strategy: Option<String>,
+    /// Runs the team a team file declares (TOML: its actors, each with a role prompt and
+    /// optionally a model and tools; its structure; who speaks next: round_robin, selector or
+    /// handoff; and when it stops), instead of a strategy. The file is checked before anything
+    /// runs and stored with the run, so `agentos resume` rebuilds the same team.
+    #[arg(long, value_name = "FILE", conflicts_with = "strategy")]
+    team: Option<PathBuf>,
     /// A model for one role of the strategy, as ROLE=URI; repeatable. Roles: `inner` (the inner
     /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s cost and heuristic estimates),
     /// `generator`, `verifier`, `refiner` (MALT's members).
@@ -395,6 +402,9 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
     let plan = validate::run(config, origins, &args, &task)?;
     let profile = args.profile.as_deref().map(|name| validate::profile(db, name)).transpose()?;
     models::ensure_installed(&plan.model)?;
+    for model in &plan.team_models {
+        models::ensure_installed(model)?;
+    }
     let spec = RunSpec {
         task,
         strategy: plan.strategy,
@@ -417,6 +427,7 @@ async fn run(config: &Config, db: &std::path::Path, origins: &Origins, args: Run
         profile,
         working_memory: args.memory,
         seat: None,
+        team_file: plan.team_file,
     };
     let printer = Arc::new(Printer::new(args.json));
     let kernel = kernel(config, db, printer.clone(), args.unsafe_sandbox, models::encoder_for(&spec)?)?;

@@ -5,7 +5,7 @@
 
 use crate::config::{self, Config};
 use crate::RunArgs;
-use agentos_agents::{check_actions, check_memory, check_role, strategy, Strategy};
+use agentos_agents::{check_actions, check_memory, check_role, strategy, RunGrant, Strategy, TeamFile};
 use agentos_kernel::{ActionMode, MEMORY_TOOLS};
 use anyhow::{anyhow, bail, Result};
 use clap::parser::ValueSource;
@@ -158,6 +158,10 @@ pub struct RunPlan {
     pub actions: ActionMode,
     /// The long-term memory scopes granted (`--memory-scope`).
     pub memory_scopes: Vec<String>,
+    /// The text of the team file (`--team`), checked.
+    pub team_file: Option<String>,
+    /// The models the team file's actors name, checked but not downloaded or loaded.
+    pub team_models: Vec<String>,
 }
 
 /// The tools `agentos run` grants when neither `--tools` nor config.toml names any.
@@ -167,8 +171,23 @@ const DEFAULT_TOOLS: &[&str] = &["calculator", "current_time", "list_files", "re
 /// `task` is the task as read ([`crate::task::read`]).
 pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Result<RunPlan> {
     self::task(task)?;
-    let name = origins.pick("strategy", args.strategy.clone(), config.strategy.clone()).unwrap_or_else(|| Setting::default("react".into()));
-    let chosen = strategies(std::slice::from_ref(&name.value), &name.origin)?;
+    let team = args.team.as_deref().map(read_team).transpose()?;
+    let (name, chosen) = match &team {
+        Some(_) => {
+            // A flag conflict clap catches; the environment variable is said here.
+            if let Some(strategy) = origins.pick("strategy", args.strategy.clone(), None) {
+                return Err(strategy.error("a team file's run has no other strategy; drop it, or drop --team"));
+            }
+            (Setting { value: "team".to_string(), origin: Origin::Flag("--team".into()) }, vec![strategy("team")?])
+        }
+        None => {
+            let name = origins
+                .pick("strategy", args.strategy.clone(), config.strategy.clone())
+                .unwrap_or_else(|| Setting::default("react".into()));
+            let chosen = strategies(std::slice::from_ref(&name.value), &name.origin)?;
+            (name, chosen)
+        }
+    };
     // Without --actions, a strategy acts in the first mode it can (codeact and pal in code).
     let actions = args.actions.unwrap_or(chosen[0].action_modes()[0]);
     check_actions(chosen[0].as_ref(), actions)?;
@@ -183,7 +202,11 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
         crate::bench_sandbox::check(args.unsafe_sandbox)?;
     }
     roles(&chosen, &args.roles)?;
-    let model = model(config, origins, args.model.clone())?.value;
+    // A team run has a model only when one is set: its actors name theirs otherwise.
+    let model = match &team {
+        Some(_) => given_model(config, origins, args.model.clone())?.map(|m| m.value),
+        None => Some(model(config, origins, args.model.clone())?.value),
+    };
     let tools = origins
         .pick("tools", args.tools.clone(), config.tools.clone())
         .unwrap_or_else(|| Setting::default(DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect()));
@@ -197,6 +220,15 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     if !args.memory_scopes.is_empty() {
         granted.extend(MEMORY_TOOLS.iter().filter(|t| !granted.iter().any(|g| g == *t)).map(|t| t.to_string()).collect::<Vec<_>>());
     }
+    let (model, team_file, team_models) = match team {
+        Some((file, text)) => {
+            let grant = RunGrant { tools: &granted, model: model.as_deref(), check_model: Some(&actor_model) };
+            let parsed = TeamFile::parse(&text, &file, &grant)?;
+            let lead = model.or_else(|| parsed.lead_model().map(String::from)).expect("TeamFile::parse gives every actor a model");
+            (lead, Some(text), parsed.actors.into_iter().filter_map(|a| a.model).collect())
+        }
+        None => (model.expect("a run without a team file has a model"), None, Vec::new()),
+    };
     let max_steps = args.limits.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
     Ok(RunPlan {
         model,
@@ -206,7 +238,32 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
         max_steps,
         actions,
         memory_scopes: args.memory_scopes.clone(),
+        team_file,
+        team_models,
     })
+}
+
+/// Reads the team file of `--team PATH`: its name as given (for errors) and its text.
+fn read_team(path: &Path) -> Result<(String, String)> {
+    let fix = "give the path of a team file (README.md, Declarative teams; examples/teams/review.toml)";
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((path.display().to_string(), text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--team {}: no such file; {fix}", path.display()),
+        Err(e) => bail!("--team {}: {e}; {fix}", path.display()),
+    }
+}
+
+/// Checks the model URI a team file's actor names: one agentos can build ([`check_uri`]), and
+/// a file it names given by its absolute path, since the team file is read again on resume,
+/// from whatever folder.
+fn actor_model(uri: &str) -> Result<(), String> {
+    let absolute = agentos_llm::absolute_uri(uri);
+    if absolute != uri {
+        return Err(format!(
+            "a model file is named by a relative path, and the team file is read again on resume from any folder: write `{absolute}`"
+        ));
+    }
+    check_uri(uri).map_err(|e| e.to_string())
 }
 
 /// The profile `--profile NAME` names, read from the database `db`; refused, saying how to set
@@ -245,8 +302,15 @@ pub fn task(task: &str) -> Result<()> {
 }
 
 /// The strategies `names` name, each checked; an error names the value and where it came from.
+/// `team` is refused: it plays a team file, which only `run --team` gives.
 pub fn strategies(names: &[String], origin: &Origin) -> Result<Vec<Box<dyn Strategy>>> {
-    names.iter().map(|name| strategy(name).map_err(|e| origin.error(e))).collect()
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "team" => Err(origin.error("`team` plays a team file; run one with `agentos run --team FILE`")),
+            name => strategy(name).map_err(|e| origin.error(e)),
+        })
+        .collect()
 }
 
 /// Checks each `--role ROLE=URI`: some strategy of `chosen` uses the role, and the URI is one
@@ -265,10 +329,16 @@ pub fn roles(chosen: &[Box<dyn Strategy>], roles: &[(String, String)]) -> Result
 /// else config.toml's `model`, else the built-in local model. A file it names is made absolute:
 /// the URI is stored with the run, and a resume from another folder must find the same file.
 pub fn model(config: &Config, origins: &Origins, given: Option<String>) -> Result<Setting<String>> {
-    let mut uri = origins.pick("model", given, config.model.clone()).unwrap_or_else(|| Setting::default(default_model()));
+    Ok(given_model(config, origins, given)?.unwrap_or_else(|| Setting::default(default_model())))
+}
+
+/// The model URI somebody set, checked as [`model`] checks it: the flag (or `AGENTOS_MODEL`),
+/// else config.toml's `model`, else none.
+pub fn given_model(config: &Config, origins: &Origins, given: Option<String>) -> Result<Option<Setting<String>>> {
+    let Some(mut uri) = origins.pick("model", given, config.model.clone()) else { return Ok(None) };
     uri.value = agentos_llm::absolute_uri(&uri.value);
     check_uri(&uri.value).map_err(|e| uri.error(e))?;
-    Ok(uri)
+    Ok(Some(uri))
 }
 
 /// The model URI used when nobody sets one: the catalogue's default local model.

@@ -199,6 +199,47 @@ fn an_unknown_strategy_is_refused_before_the_default_model_is_pulled() {
 }
 
 #[test]
+fn a_bad_team_file_is_refused_naming_its_line_before_anything_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let model = scripted(home.path());
+    let team = |text: &str| std::fs::write(home.path().join("team.toml"), text).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "hi", "--team", "team.toml"];
+        args.extend(extra);
+        refused(offline(home.path(), &args))
+    };
+    team("termination = \"max_rounds(2)\"\n\n[[actor]]\nname = \"writer\"\nrole = \"You write.\"\ntools = [\"write_file\"]\n");
+    says(
+        &run(&["--model", &model]),
+        &["team.toml:6: actor `writer` asks for the tool `write_file`, which the run is not granted", "grant it to the run with --tools"],
+    );
+    // No model anywhere: an actor needs its own, and the default local model is not pulled.
+    let printed = run(&["--tools", "write_file"]);
+    says(&printed, &["team.toml:4: actor `writer` has no model, and the run has none", "or give the run one with --model"]);
+    assert!(!printed.contains("pulling"), "{printed}");
+    team("protocol = \"handoff\"\ntermination = \"max_rounds(4)\"\n[[actor]]\nname = \"writer\"\nrole = \"You write.\"\nhandoffs = [\"ghost\"]\n");
+    says(
+        &run(&["--model", &model]),
+        &["team.toml:6: actor `writer` hands off to `ghost`, which is not an actor of the team", "name one of the team's actors"],
+    );
+    team("termination = 'max_rounds(2) or'\n[[actor]]\nname = \"writer\"\nrole = \"You write.\"\n");
+    says(&run(&["--model", &model]), &["team.toml:1: termination `max_rounds(2) or`: the expression ends where a condition should be"]);
+    team("termination = 'max_rounds(2)'\n[[actor]]\nname = \"writer\"\nrole = \"You write.\"\nmodel = \"scripted:script.json\"\n");
+    let absolute = format!("write `scripted:{}`", home.path().join("script.json").display());
+    says(&run(&[]), &["team.toml:5: actor `writer`'s model `scripted:script.json`: a model file is named by a relative path", &absolute]);
+    says(&run(&["--model", &model, "--strategy", "cot"]), &["'--team <FILE>' cannot be used with '--strategy <STRATEGY>'"]);
+    says(
+        &refused(offline(home.path(), &["run", "hi", "--team", "gone.toml"])),
+        &["--team gone.toml: no such file", "examples/teams/review.toml"],
+    );
+    says(
+        &refused(offline(home.path(), &["run", "hi", "--model", &model, "--strategy", "team"])),
+        &["--strategy: `team` plays a team file; run one with `agentos run --team FILE`"],
+    );
+    untouched(home.path(), &["script.json", "team.toml"]);
+}
+
+#[test]
 fn a_malformed_script_names_the_field() {
     let home = tempfile::tempdir().unwrap();
     let path = home.path().join("bad.json");

@@ -1,7 +1,7 @@
 //! Team runs with the real `agentos` binary: a debate killed with SIGKILL in the middle of a round
 //! resumes without any member repeating a recorded model call (the simulated model server on
 //! loopback counts every call), `runs show` prints the team as a tree, `runs list` leaves members
-//! out, and a member cannot be resumed on its own.
+//! out, and a member cannot be resumed on its own; the example team file runs with `--team`.
 
 mod common;
 
@@ -80,4 +80,26 @@ async fn a_debate_killed_mid_round_resumes_without_repeating_a_member_call() {
     let refused = output(agentos(home.path(), &["resume", &member])).await;
     let said = text(&refused);
     assert!(!refused.status.success() && said.contains(&format!("a member resumes with its team: `agentos resume {team}`")), "{said}");
+}
+
+#[tokio::test]
+async fn the_example_team_file_runs_with_team_and_stops_when_the_reviewer_approves() {
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("script.json");
+    let replies = serde_json::json!({ "native_tools": false, "responses": [
+        { "when": "You are `reviewer`", "content": "Every step is right. APPROVED\nAnswer: 4" },
+        { "content": "2 + 2 = 4.\nAnswer: 4" },
+    ] });
+    std::fs::write(&script, replies.to_string()).unwrap();
+    let model = format!("scripted:{}", script.display());
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/teams/review.toml");
+    let file = file.to_str().unwrap();
+    let out = output(agentos(home.path(), &["run", "What is 2 + 2?", "--model", &model, "--team", file])).await;
+    let said = text(&out);
+    assert!(out.status.success() && said.contains("answer: 4"), "{said}");
+    let team = said.lines().next().and_then(|l| l.strip_prefix("run ")).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let tree = text(&output(agentos(home.path(), &["runs", "show", &team])).await);
+    assert!(tree.contains("team: 2 members, stopped (answer) in round 1; 2 messages on the board"), "{tree}");
+    let json: Value = serde_json::from_slice(&output(agentos(home.path(), &["runs", "show", &team, "--json"])).await.stdout).unwrap();
+    assert_eq!(json["team"]["stopped"]["detail"]["condition"], "mention(\"APPROVED\") and min_rounds(2)");
 }

@@ -486,6 +486,7 @@ async fn episode(
                 profile: None,
                 working_memory: row.memory,
                 seat: None,
+                team_file: None,
             };
             let agent = kernel.start(spec).await?;
             let pending = EpisodeRecord {

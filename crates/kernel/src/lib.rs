@@ -238,12 +238,17 @@ pub struct RunSpec {
     /// Its seat in a team, for a member run (see [`Agent::team`]): set by the kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seat: Option<Seat>,
+    /// The text of the team file a `team` run plays (`agentos run --team FILE`; see
+    /// agentos-agents' `teamfile`): the text itself, not its path, so that a resumed run
+    /// rebuilds the same team whatever became of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_file: Option<String>,
 }
 
 impl RunSpec {
     /// A run of `strategy` on `model` for `task`: 10 steps, no capabilities, no budget, priority
     /// 0, the model's temperature, no roles, JSON actions, the action library joined, no
-    /// long-term memory, the plain window of working memory. Change what differs with struct update syntax.
+    /// long-term memory, the plain window of working memory, no seat in a team and no team file. Change what differs with struct update syntax.
     ///
     /// ```
     /// use agentos_kernel::RunSpec;
@@ -267,6 +272,7 @@ impl RunSpec {
             profile: None,
             working_memory: WorkingMemory::Window,
             seat: None,
+            team_file: None,
         }
     }
 }

@@ -238,6 +238,7 @@ impl Agent {
                     roles: BTreeMap::new(),
                     memory_scopes: Vec::new(),
                     seat: Some(seat),
+                    team_file: None,
                     task: self.task().to_string(),
                     ..self.spec.clone()
                 };

@@ -14,13 +14,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Who asks: the member's role prompt (the system message), its seed, the last user message,
-/// how many user messages came before it (a debater's round), and the tools offered.
+/// how many user messages came before it (a debater's round), the tools offered, and the last
+/// tool result (empty when there is none).
 pub struct Asked<'a> {
     pub system: &'a str,
     pub seed: Option<u64>,
     pub user: &'a str,
     pub turn: usize,
     pub tools: Vec<String>,
+    pub tool: &'a str,
 }
 
 pub type Reply = dyn Fn(&Asked<'_>) -> String + Send + Sync;
@@ -56,10 +58,10 @@ impl LanguageModel for Play {
             std::future::pending::<()>().await;
         }
         let text = |role: Role| request.messages.iter().rev().find(|m| m.role == role).map(|m| m.content()).unwrap_or_default();
-        let (system, user) = (text(Role::System), text(Role::User));
+        let (system, user, tool) = (text(Role::System), text(Role::User), text(Role::Tool));
         let turn = request.messages.iter().filter(|m| m.role == Role::User).count() - 1;
         let tools = request.tools.iter().map(|t| t.name.clone()).collect();
-        let content = (self.reply)(&Asked { system: &system, seed: request.sampling.seed, user: &user, turn, tools });
+        let content = (self.reply)(&Asked { system: &system, seed: request.sampling.seed, user: &user, turn, tools, tool: &tool });
         let message = match content.strip_prefix(CALL) {
             Some(call) => {
                 let call: Value = serde_json::from_str(call).unwrap();
