@@ -29,7 +29,7 @@ mod pal_sc;
 mod react;
 mod sc;
 mod summary;
-mod team;
+pub mod team;
 mod toolchain;
 mod working;
 
