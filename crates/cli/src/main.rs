@@ -14,6 +14,7 @@ mod export;
 mod memory;
 mod models;
 mod operator;
+mod play;
 mod render;
 mod runs;
 mod task;
@@ -57,6 +58,8 @@ const EXAMPLES: &str = "Examples:
   agentos resume <run>
   agentos bench kernel --agents 1000 --steps 10 --latency-ms 100
   agentos bench gym --env game24 --strategies cot,sc,react --limit 20
+  agentos play spygame --players 4 --seed 7
+  agentos play auction --bidders 3 --items 5
   agentos export --benchmark <id> --format sharegpt --out train.jsonl";
 
 /// agentos: an operating system for LLM agents. Every model call, tool call and question an agent
@@ -147,6 +150,11 @@ enum Command {
     /// episodes as ShareGPT conversations, or preference pairs for DPO.
     #[command(after_help = export::HELP)]
     Export(export::ExportArgs),
+    /// Plays a multi-agent game: Who is the spy, or an auction. Every player is a member run of
+    /// the game's team run, on its own model (`--player STYLE@URI`); the game ends with a table of
+    /// each player's outcome.
+    #[command(subcommand)]
+    Play(play::PlayCommand),
 }
 
 #[derive(Subcommand)]
@@ -319,6 +327,7 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
         Command::Actions(command) => actions::run(&db, command).await,
         Command::Memory(command) => memory::run(&db, command).await,
         Command::Export(args) => export::export(&db, args),
+        Command::Play(command) => play::run(&config, &db, &origins, command).await,
     }
 }
 
@@ -456,7 +465,7 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
             render::cut(agent.task(), render::TASK_TEXT)
         ));
     }
-    let strategy = strategy(&agent.spec().strategy)?;
+    let strategy = rebuild(&agent.spec().strategy)?;
     let interrupts = tokio::spawn(interrupts(kernel.clone(), run.clone(), printer.closed()));
     let ending = drive(kernel, &agent, strategy.as_ref()).await?;
     interrupts.abort();
@@ -477,6 +486,16 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
         Ending::Suspended | Ending::Interrupted(_) => 3,
         Ending::Cancelled => 4,
     })
+}
+
+/// The strategy a run's stored name names: one of the gym's games (`agentos play`, as
+/// `spygame:players=4,...`), else one of the agents' strategies. `run` and `resume` both build
+/// their strategy here, so a resumed game is the same game.
+fn rebuild(name: &str) -> Result<Box<dyn agentos_agents::Strategy>> {
+    match agentos_gym::games::strategy(name) {
+        Some(game) => Ok(game?),
+        None => Ok(strategy(name)?),
+    }
 }
 
 /// Waits for what stops a live run from outside (Ctrl-C, SIGTERM, SIGHUP, the output closing)
