@@ -34,7 +34,7 @@ mod react;
 mod read;
 mod sc;
 mod summary;
-mod team;
+pub mod team;
 mod teamfile;
 mod toolchain;
 mod umi;

@@ -4,6 +4,8 @@
 //! the board) when a budget runs out, which members are still in the team (a member that stops
 //! answering or repeats itself is dropped), how a number or a choice is read off a labeled line,
 //! and how a team ends with its stop reason.
+//! [`conclude`], [`Outcome`] and [`replies`] are public for topologies outside this crate (the
+//! gym's games).
 
 use crate::answer::{after_label, labeled_answer, ANSWER_FORMAT};
 use crate::{ending, extract_answer, majority_vote, AgentError, MAX_TOKENS_PER_CALL};
@@ -17,17 +19,22 @@ pub const PLANNER_ROLE: &str = "planner";
 
 /// How a topology's play ended: its answer (if it reached one), why it stopped, in which round,
 /// and what else the topology reports (DyLAN's importance scores, say).
-pub(crate) struct Outcome {
-    pub(crate) answer: Option<String>,
-    pub(crate) reason: StopReason,
-    pub(crate) round: u32,
-    pub(crate) detail: Value,
+pub struct Outcome {
+    /// The team's answer; `None` (or blank) fails the team run, saying why it stopped.
+    pub answer: Option<String>,
+    /// Why the team stopped.
+    pub reason: StopReason,
+    /// The round it stopped in.
+    pub round: u32,
+    /// What else the topology reports, recorded in the `team_stopped` event (`Value::Null`:
+    /// nothing).
+    pub detail: Value,
 }
 
 /// Ends `team` as `played` says: a play that stopped records its reason and finishes the members
 /// (the team answers, or fails saying why it has no answer); one cut short by an error (a
 /// suspend, an interrupt, a failed call) ends the members the way the team run ends.
-pub(crate) async fn conclude(team: Team<'_>, played: Result<Outcome, AgentError>) -> Result<String, AgentError> {
+pub async fn conclude(team: Team<'_>, played: Result<Outcome, AgentError>) -> Result<String, AgentError> {
     match played {
         Ok(Outcome { answer, reason, round, detail }) => {
             let answer = answer.filter(|a| !a.trim().is_empty());
@@ -48,7 +55,7 @@ pub(crate) async fn conclude(team: Team<'_>, played: Result<Outcome, AgentError>
 /// One reply to each of `calls` (a member and its request), asked at once so the scheduler can
 /// serve them together; `None` when a budget (the team's or a member's) ran out before all came
 /// back.
-pub(crate) async fn replies(calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<Vec<ChatResponse>>, AgentError> {
+pub async fn replies(calls: Vec<(&Agent, ChatRequest)>) -> Result<Option<Vec<ChatResponse>>, AgentError> {
     let asked = calls.into_iter().map(|(member, request)| async move { member.model(request).await });
     let mut out = Vec::new();
     for reply in futures::future::join_all(asked).await {

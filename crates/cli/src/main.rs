@@ -14,6 +14,7 @@ mod export;
 mod memory;
 mod models;
 mod operator;
+mod play;
 mod render;
 mod runs;
 mod simulate;
@@ -59,6 +60,8 @@ const EXAMPLES: &str = "Examples:
   agentos bench kernel --agents 1000 --steps 10 --latency-ms 100
   agentos bench gym --env game24 --strategies cot,sc,react --limit 20
   agentos simulate epidemic --agents 1000 --steps 10 --archetypes 4
+  agentos play spygame --players 4 --seed 7
+  agentos play auction --bidders 3 --items 5
   agentos export --benchmark <id> --format sharegpt --out train.jsonl";
 
 /// agentos: an operating system for LLM agents. Every model call, tool call and question an agent
@@ -154,6 +157,11 @@ enum Command {
     /// episodes as ShareGPT conversations, or preference pairs for DPO.
     #[command(after_help = export::HELP)]
     Export(export::ExportArgs),
+    /// Plays a multi-agent game: Who is the spy, or an auction. Every player is a member run of
+    /// the game's team run, on its own model (`--player STYLE@URI`); the game ends with a table of
+    /// each player's outcome.
+    #[command(subcommand)]
+    Play(play::PlayCommand),
 }
 
 #[derive(Subcommand)]
@@ -333,6 +341,7 @@ async fn dispatch(cli: Cli, origins: Origins) -> Result<i32> {
         Command::Memory(command) => memory::run(&db, command).await,
         Command::Export(args) => export::export(&db, args),
         Command::Simulate(command) => simulate::simulate(&config, &db, &origins, command).await,
+        Command::Play(command) => play::run(&config, &db, &origins, command).await,
     }
 }
 
@@ -474,7 +483,7 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
             render::cut(agent.task(), render::TASK_TEXT)
         ));
     }
-    let strategy = strategy_named(&agent.spec().strategy)?;
+    let strategy = rebuild(&agent.spec().strategy)?;
     let ending = drive_until_stopped(kernel, &agent, strategy.as_ref(), printer.closed()).await?;
     match &ending {
         Ending::Finished(answer) if !json => {
@@ -485,15 +494,6 @@ async fn finish(kernel: &Kernel, agent: agentos_kernel::Agent, printer: &Printer
         _ => {}
     }
     Ok(exit_status(&ending))
-}
-
-/// The strategy a stored run names: one of agentos-agents' strategies, or a population
-/// simulation (`agentos simulate`).
-fn strategy_named(name: &str) -> Result<Box<dyn agentos_agents::Strategy>> {
-    if name == agentos_gym::population::STRATEGY {
-        return Ok(Box::new(agentos_gym::population::Simulation::default()));
-    }
-    Ok(strategy(name)?)
 }
 
 /// Drives `agent` with `strategy` to its end, stopping it on what [`interrupts`] waits for
@@ -530,6 +530,20 @@ pub(crate) fn exit_status(ending: &Ending) -> i32 {
         Ending::Failed(_) => 1,
         Ending::Suspended | Ending::Interrupted(_) => 3,
         Ending::Cancelled => 4,
+    }
+}
+
+/// The strategy a run's stored name names: one of the gym's games (`agentos play`, as
+/// `spygame:players=4,...`), a population simulation (`agentos simulate`), else one of the
+/// agents' strategies. `run` and `resume` both build their strategy here, so a resumed game or
+/// simulation is the same one.
+fn rebuild(name: &str) -> Result<Box<dyn agentos_agents::Strategy>> {
+    if name == agentos_gym::population::STRATEGY {
+        return Ok(Box::new(agentos_gym::population::Simulation::default()));
+    }
+    match agentos_gym::games::strategy(name) {
+        Some(game) => Ok(game?),
+        None => Ok(strategy(name)?),
     }
 }
 

@@ -341,6 +341,14 @@ pub fn given_model(config: &Config, origins: &Origins, given: Option<String>) ->
     Ok(Some(uri))
 }
 
+/// A model URI given with `flag` (as `--player cot@URI`), checked like `--model` and made
+/// absolute, without downloading or loading it.
+pub fn flag_model(flag: &str, uri: &str) -> Result<String> {
+    let uri = agentos_llm::absolute_uri(uri);
+    check_uri(&uri).map_err(|e| anyhow!("{flag} {uri}: {e}"))?;
+    Ok(uri)
+}
+
 /// The model URI used when nobody sets one: the catalogue's default local model.
 pub fn default_model() -> String {
     format!("local:{}", agentos_models::DEFAULT_MODEL)

@@ -11,7 +11,8 @@
 //! problems in one episode: long horizons, for working memory) and [`dataqa`] (related questions
 //! over the data's own tables, answered with code, for the action library). Their episodes are one
 //! answer long, so each is a [`TaskSet`] of [`Task`]s. [`sessions`] builds multi-session memory
-//! tasks from the GSM8K file for `agentos bench memory`.
+//! tasks from the GSM8K file for `agentos bench memory`. [`games`] holds multi-agent games (Who
+//! is the spy, an auction), each played as a team run whose members are the players.
 //!
 //! [`population`] simulates many agents whose decisions come from a few archetypes, one model
 //! call per archetype per step (AgentTorch's LLM archetypes), in an epidemic with documented
@@ -24,14 +25,16 @@
 //! Wilson 95 % interval on each success rate) as Markdown, CSV, JSON and an SVG chart.
 //!
 //! Must not: call a model, a tool or the database except through the kernel; know how any
-//! strategy decides; or draw anything for a terminal (the CLI puts a progress bar on
-//! [`Benchmark::on_progress`]).
+//! strategy decides (a game's strategy only runs its rules and asks its players); or draw
+//! anything for a terminal (the CLI puts a progress bar on [`Benchmark::on_progress`] and prints
+//! a game's outcome table).
 
 #![warn(missing_docs)]
 
 pub mod crosswords;
 pub mod dataqa;
 pub mod game24;
+pub mod games;
 pub mod gsm8k;
 pub mod gsm8k_chain;
 pub mod interact;
