@@ -2,33 +2,18 @@
 //! scripted models: chain of thought's answer, self-consistency's vote, the iterations of GIoT and
 //! AIoT on one or two models, the order in which ToolChain* expands, and resume by replay.
 
+mod common;
+
 use agentos_agents::{drive, strategy, Strategy, INNER_ROLE};
-use agentos_core::{ChatRequest, ChatResponse, Event, Role, StepKind, ToolSpec, Trajectory};
-use agentos_kernel::{Agent, Capabilities, Ending, Kernel, RunSpec, Storage, Tool, ToolContext, ToolError};
+use agentos_core::{ChatRequest, ChatResponse, Event, Role, StepKind, Trajectory};
+use agentos_kernel::{Agent, Capabilities, Ending, Kernel, RunSpec, Storage};
 use agentos_llm::{EventSink, LanguageModel, LlmError, ModelCapabilities, Scripted};
 use async_trait::async_trait;
+use common::Go;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Moves to a place: `{"to": "A"}` answers `arrived at A`. Counts its calls.
-struct Go(Arc<AtomicUsize>);
-
-#[async_trait]
-impl Tool for Go {
-    fn spec(&self) -> ToolSpec {
-        ToolSpec {
-            name: "go".into(),
-            description: "Goes to a place.".into(),
-            parameters: json!({"type": "object", "properties": {"to": {"type": "string"}}, "required": ["to"]}),
-        }
-    }
-    async fn call(&self, args: Value, _: &ToolContext) -> Result<String, ToolError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(format!("arrived at {}", args["to"].as_str().unwrap_or("?")))
-    }
-}
 
 /// A scripted model that counts its calls and, from call number `hang_from` on, never answers:
 /// a process killed in the middle of a model call.

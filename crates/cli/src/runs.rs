@@ -207,7 +207,7 @@ fn team(storage: &Storage, trajectory: &Trajectory) -> Result<Option<TeamView>> 
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(TeamView {
-        stopped: payload("team_stopped").last(),
+        stopped: payload("team_stopped").next_back(),
         messages: board.len(),
         communication_tokens: board.iter().map(|p| p.tokens).sum(),
         members,

@@ -202,11 +202,9 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
         crate::bench_sandbox::check(args.unsafe_sandbox)?;
     }
     roles(&chosen, &args.roles)?;
-    // A team run has a model only when one is set: its actors name theirs otherwise.
-    let model = match &team {
-        Some(_) => given_model(config, origins, args.model.clone())?.map(|m| m.value),
-        None => Some(model(config, origins, args.model.clone())?.value),
-    };
+    // A team run's model is the one set, else the first actor's when every actor names one
+    // (nothing else to load), else the default local model.
+    let given = given_model(config, origins, args.model.clone())?.map(|m| m.value);
     let tools = origins
         .pick("tools", args.tools.clone(), config.tools.clone())
         .unwrap_or_else(|| Setting::default(DEFAULT_TOOLS.iter().map(|t| t.to_string()).collect()));
@@ -222,12 +220,14 @@ pub fn run(config: &Config, origins: &Origins, args: &RunArgs, task: &str) -> Re
     }
     let (model, team_file, team_models) = match team {
         Some((file, text)) => {
-            let grant = RunGrant { tools: &granted, model: model.as_deref(), check_model: Some(&actor_model) };
+            let fallback = given.clone().unwrap_or_else(default_model);
+            let grant = RunGrant { tools: &granted, model: Some(&fallback), check_model: Some(&actor_model) };
             let parsed = TeamFile::parse(&text, &file, &grant)?;
-            let lead = model.or_else(|| parsed.lead_model().map(String::from)).expect("TeamFile::parse gives every actor a model");
+            let named = parsed.actors.iter().all(|a| a.model.is_some());
+            let lead = given.or_else(|| parsed.lead_model().filter(|_| named).map(String::from)).unwrap_or(fallback);
             (lead, Some(text), parsed.actors.into_iter().filter_map(|a| a.model).collect())
         }
-        None => (model.expect("a run without a team file has a model"), None, Vec::new()),
+        None => (model(config, origins, given)?.value, None, Vec::new()),
     };
     let max_steps = args.limits.max_steps.or(config.max_steps).unwrap_or(DEFAULT_MAX_STEPS);
     Ok(RunPlan {

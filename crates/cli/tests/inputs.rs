@@ -213,10 +213,6 @@ fn a_bad_team_file_is_refused_naming_its_line_before_anything_runs() {
         &run(&["--model", &model]),
         &["team.toml:6: actor `writer` asks for the tool `write_file`, which the run is not granted", "grant it to the run with --tools"],
     );
-    // No model anywhere: an actor needs its own, and the default local model is not pulled.
-    let printed = run(&["--tools", "write_file"]);
-    says(&printed, &["team.toml:4: actor `writer` has no model, and the run has none", "or give the run one with --model"]);
-    assert!(!printed.contains("pulling"), "{printed}");
     team("protocol = \"handoff\"\ntermination = \"max_rounds(4)\"\n[[actor]]\nname = \"writer\"\nrole = \"You write.\"\nhandoffs = [\"ghost\"]\n");
     says(
         &run(&["--model", &model]),

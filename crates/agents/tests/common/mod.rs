@@ -77,7 +77,7 @@ impl LanguageModel for Play {
 }
 
 /// Moves to a place: `{"to": "A"}` answers `arrived at A`. Counts its calls.
-struct Go(Arc<AtomicUsize>);
+pub struct Go(pub Arc<AtomicUsize>);
 
 #[async_trait]
 impl Tool for Go {
