@@ -7,7 +7,7 @@
 //! [`ChainOfThought`], [`SelfConsistency`],
 //! [`AIoT`] and [`GIoT`], [`ToolChainStar`], and the program-aided [`ProgramAided`] and
 //! [`ProgramConsistency`]), the team topologies ([`Debate`], [`DyLAN`], [`Malt`], [`CrossTeam`],
-//! [`ReAd`], [`Umi`], and a team declared in a team file, [`TeamFile`], played by
+//! [`ReAd`], [`Umi`], [`Polaris`], [`Cases`], and a team declared in a team file, [`TeamFile`], played by
 //! [`DeclaredTeam`]), what they share about final answers ([`extract_answer`],
 //! [`majority_vote`]), and [`drive`], which runs a strategy on an agent (briefed from long-term
 //! memory before, teaching it after, for runs granted a memory scope) and records how the run
@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod answer;
+mod cases;
 mod codeact;
 mod cot;
 mod crossteam;
@@ -30,6 +31,7 @@ mod malt;
 mod memory;
 mod pal;
 mod pal_sc;
+mod polaris;
 mod react;
 mod read;
 mod sc;
@@ -41,6 +43,7 @@ mod umi;
 mod working;
 
 pub use answer::{extract_answer, final_reply, majority_vote, normalize_answer, same_answer};
+pub use cases::{Cases, CASE_WRITER_ROLE, SOLVER_ROLE};
 pub use codeact::CodeAct;
 pub use cot::ChainOfThought;
 pub use crossteam::CrossTeam;
@@ -51,6 +54,7 @@ pub use iot::{AIoT, GIoT, INNER_ROLE};
 pub use malt::{Malt, GENERATOR_ROLE, REFINER_ROLE, VERIFIER_ROLE};
 pub use pal::ProgramAided;
 pub use pal_sc::ProgramConsistency;
+pub use polaris::{Polaris, PRIMARY_ROLE};
 pub use react::ReAct;
 pub use read::{ReAd, CRITIC_ROLE};
 pub use sc::SelfConsistency;
@@ -80,7 +84,7 @@ pub enum AgentError {
     NoAnswer(String),
     /// The strategy name is not known.
     #[error(
-        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot, toolchain, dylan, crossteam and read take a count after a colon, as in `sc:9`; debate takes agents×rounds, as in `debate:3x2`)",
+        "unknown strategy `{0}`; the strategies are: {list} (sc, pal-sc, giot, toolchain, dylan, crossteam, read and cases take a count after a colon, as in `sc:9`; debate takes agents×rounds, as in `debate:3x2`)",
         list = STRATEGIES.join(", ")
     )]
     UnknownStrategy(String),
@@ -123,8 +127,25 @@ pub enum AgentError {
 }
 
 /// The names of the strategies [`strategy`] builds.
-pub const STRATEGIES: &[&str] =
-    &["react", "codeact", "cot", "sc", "aiot", "giot", "toolchain", "pal", "pal-sc", "debate", "dylan", "malt", "crossteam", "read", "umi"];
+pub const STRATEGIES: &[&str] = &[
+    "react",
+    "codeact",
+    "cot",
+    "sc",
+    "aiot",
+    "giot",
+    "toolchain",
+    "pal",
+    "pal-sc",
+    "debate",
+    "dylan",
+    "malt",
+    "crossteam",
+    "read",
+    "umi",
+    "polaris",
+    "cases",
+];
 
 /// A way of deciding: a task and a kernel handle in, an answer out.
 #[async_trait]
@@ -154,12 +175,13 @@ pub trait Strategy: Send + Sync {
     async fn run(&self, agent: &Agent) -> Result<String, AgentError>;
 }
 
-/// The strategy with this name, one of [`STRATEGIES`]. Eight take a count after a colon, so that
+/// The strategy with this name, one of [`STRATEGIES`]. Nine take a count after a colon, so that
 /// a run's stored strategy name rebuilds the same strategy on resume: `sc:9` (samples of
 /// [`SelfConsistency`]), `pal-sc:9` (programs of [`ProgramConsistency`]), `giot:5` (iterations of
 /// [`GIoT`]), `toolchain:3` (candidate actions per expansion of [`ToolChainStar`]), `dylan:6`
 /// (agents of [`DyLAN`]), `crossteam:4` (teams of [`CrossTeam`]), `read:2` (refinements of
-/// [`ReAd`]) and `debate:3x2` (agents and rounds of [`Debate`]); without one they take their
+/// [`ReAd`]), `cases:5` (similar cases of [`Cases`]) and `debate:3x2` (agents and rounds of
+/// [`Debate`]); without one they take their
 /// defaults. `team` builds [`DeclaredTeam`], which plays the run's team file
 /// (`agentos run --team FILE`); it is not among [`STRATEGIES`], which need nothing but a name.
 ///
@@ -195,6 +217,8 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>, AgentError> {
         ("crossteam", teams) => Box::new(teams.map_or_else(CrossTeam::default, |teams| CrossTeam { teams })),
         ("read", refinements) => Box::new(refinements.map_or_else(ReAd::default, |refinements| ReAd { refinements })),
         ("umi", None) => Box::new(Umi),
+        ("polaris", None) => Box::new(Polaris),
+        ("cases", cases) => Box::new(cases.map_or_else(Cases::default, |cases| Cases { cases })),
         ("team", None) => Box::new(DeclaredTeam),
         _ => return Err(unknown()),
     })
@@ -354,7 +378,7 @@ mod tests {
         for name in STRATEGIES {
             assert_eq!(strategy(name).unwrap().name(), *name);
         }
-        for name in ["sc:9", "pal-sc:3", "giot:5", "toolchain:3", "dylan:6", "crossteam:4", "read:2"] {
+        for name in ["sc:9", "pal-sc:3", "giot:5", "toolchain:3", "dylan:6", "crossteam:4", "read:2", "cases:5"] {
             assert_eq!(strategy(name).unwrap().name(), name.split(':').next().unwrap());
         }
         for bad in ["tot", "react:2", "tot:2", "umi:2", ""] {

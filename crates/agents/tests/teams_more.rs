@@ -1,7 +1,9 @@
-//! Cross-Team Collaboration, ReAd and α-UMi over the real kernel (SQLite journal, member runs,
-//! the board, the tool registry) with scripted models: which proposals are pruned and what the
-//! merge sees, the refinement loop until a positive advantage or its limit, planner → caller →
-//! summarizer with a real tool and each role on its own model, and budgets that run out midway.
+//! Cross-Team Collaboration, ReAd, α-UMi, Polaris and similar cases over the real kernel (SQLite
+//! journal, member runs, the board, the tool registry) with scripted models: which proposals are
+//! pruned and what the merge sees, the refinement loop until a positive advantage or its limit,
+//! planner → caller → summarizer with a real tool and each role on its own model, budgets that
+//! run out midway, a primary consulting a specialist (and told of one that does not exist), and
+//! cases written before the answer.
 
 mod common;
 
@@ -244,4 +246,68 @@ async fn a_umi_budget_spent_before_the_summary_stops_the_team_without_an_answer(
     let (stopped, _) = s.stopped(&agent);
     assert_eq!((stopped["reason"].as_str(), stopped["round"].as_u64()), (Some("budget"), Some(2)));
     assert!(matches!(&ending, Ending::Failed(why) if why.contains("stopped (budget) in round 2 without an answer")), "{ending:?}");
+}
+
+#[tokio::test]
+async fn cases_writes_similar_solved_cases_first_and_the_solver_answers_from_them() {
+    let s = setup(vec![
+        Box::new(|asked: &Asked<'_>| {
+            assert!(asked.system.contains("write 3 different problems"), "{}", asked.system);
+            "Case 1: 2 + 2 = 4.\nCase 2: 5 + 1 = 6.\nCase 3: 9 + 9 = 18.".to_string()
+        }),
+        Box::new(|asked: &Asked<'_>| {
+            assert!(
+                asked.user.starts_with("Solved cases:\n\nCase 1: 2 + 2 = 4.") && asked.user.ends_with("Task:\nWhat is 3 + 4?"),
+                "{}",
+                asked.user
+            );
+            "Like the cases: 3 + 4 = 7.\nAnswer: 7".to_string()
+        }),
+    ]);
+    let spec = RunSpec { roles: [("solver".to_string(), "scripted:m1".to_string())].into(), ..s.spec("cases") };
+    let (agent, ending) = s.run(spec).await;
+    assert_eq!(ending, Ending::Finished("7".into()));
+    assert_eq!((s.calls(0), s.calls(1)), (1, 1), "the case writer on the run's model, the solver on its role's");
+    let (stopped, _) = s.stopped(&agent);
+    assert_eq!((stopped["reason"].as_str(), stopped["round"].as_u64()), (Some("answer"), Some(1)));
+    assert_eq!(s.kernel.storage().board(agent.run().as_str()).unwrap().len(), 2);
+}
+
+/// The primary consults `arithmetic` once, then answers with what it was told.
+fn primary(asked: &Asked<'_>) -> String {
+    if asked.system.starts_with("You check calculations") {
+        assert!(asked.user.contains("Its question to you: is 3 + 4 = 8?"), "{}", asked.user);
+        return "No: 3 + 4 = 7.\nAnswer: 7".into();
+    }
+    if asked.user.contains("arithmetic says:") {
+        return "The specialist corrected me.\nAnswer: 7".into();
+    }
+    "I get 3 + 4 = 8.\nConsult: arithmetic: is 3 + 4 = 8?".into()
+}
+
+#[tokio::test]
+async fn polaris_consults_a_specialist_and_answers_with_its_check() {
+    let s = setup(vec![Box::new(primary)]);
+    let (agent, ending) = s.run(s.spec("polaris")).await;
+    assert_eq!(ending, Ending::Finished("7".into()));
+    let (stopped, _) = s.stopped(&agent);
+    assert_eq!((stopped["reason"].as_str(), stopped["round"].as_u64()), (Some("answer"), Some(1)));
+    assert_eq!(stopped["detail"]["consulted"], json!(["arithmetic"]));
+    assert_eq!(s.member_calls(&agent), vec![("arithmetic".into(), 1), ("primary".into(), 2), ("reasoning".into(), 0)]);
+}
+
+#[tokio::test]
+async fn polaris_tells_the_primary_of_an_unknown_specialist_and_stops_at_the_step_limit() {
+    let s = setup(vec![Box::new(|asked: &Asked<'_>| {
+        if asked.turn > 0 {
+            assert!(asked.user.contains("There is no specialist `lawyer`; consult one of: arithmetic, reasoning."), "{}", asked.user);
+        }
+        format!("Still unsure ({}).\nConsult: lawyer: may I?", asked.turn)
+    })]);
+    let spec = RunSpec { max_steps: 3, ..s.spec("polaris") };
+    let (agent, ending) = s.run(spec).await;
+    let (stopped, _) = s.stopped(&agent);
+    assert_eq!((stopped["reason"].as_str(), stopped["round"].as_u64()), (Some("max_rounds"), Some(2)));
+    assert_eq!(s.calls(0), 3, "one reply a round, nobody consulted");
+    assert!(matches!(ending, Ending::Finished(_)), "{ending:?}");
 }

@@ -54,7 +54,8 @@ pub struct GymArgs {
     /// actions), cot, sc[:N] (self-consistency over N samples), aiot, giot[:N] (N iterations),
     /// toolchain[:K] (ToolChain*, K candidates), pal (a program computes the answer), pal-sc[:N]
     /// (majority vote over N programs), and the teams debate[:NxR] (N agents, R rounds), dylan[:N]
-    /// (DyLAN, N agents) and malt (generator, verifier, refiner).
+    /// (DyLAN, N agents), malt (generator, verifier, refiner), crossteam[:K], read[:N], umi,
+    /// polaris and cases[:N] (see `agentos run --help`).
     #[arg(long, value_delimiter = ',', default_value = "cot,sc,aiot,giot,react")]
     strategies: Vec<String>,
     /// The model URI (default: as for `agentos run`, config.toml's `model`, else the local model,
@@ -63,7 +64,8 @@ pub struct GymArgs {
     model: Option<String>,
     /// A model for one role of the strategies, as ROLE=URI; repeatable. Roles: `inner` (the inner
     /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s estimates), `generator`,
-    /// `verifier`, `refiner` (MALT's members).
+    /// `verifier`, `refiner` (MALT's members), and the other teams' roles (see `agentos run
+    /// --help`).
     #[arg(long = "role", value_name = "ROLE=URI", value_parser = parse_role)]
     roles: Vec<(String, String)>,
     /// How many tasks: the first N in data order, or a sample of N with --seed.

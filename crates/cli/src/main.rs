@@ -207,7 +207,10 @@ struct RunArgs {
     /// tool calls, K candidates per expansion, 2), pal (a program computes the answer), pal-sc[:N]
     /// (majority vote over N programs, 5), and teams, each member a run of its own: debate[:NxR]
     /// (N agents answer, then R rounds reading each other; 3x2), dylan[:N] (DyLAN, N agents with
-    /// roles rating each other, 4), malt (generator, verifier, refiner).
+    /// roles rating each other, 4), malt (generator, verifier, refiner), crossteam[:K] (K teams
+    /// propose, the weak are pruned, the rest merged; 3), read[:N] (a critic scores each plan's
+    /// advantage, N refinements; 3), umi (planner, tool caller, summarizer), polaris (a primary
+    /// consults specialists), cases[:N] (N similar solved cases first; 3).
     #[arg(long, env = "AGENTOS_STRATEGY")]
     strategy: Option<String>,
     /// Runs the team a team file declares (TOML: its actors, each with a role prompt and
@@ -218,7 +221,9 @@ struct RunArgs {
     team: Option<PathBuf>,
     /// A model for one role of the strategy, as ROLE=URI; repeatable. Roles: `inner` (the inner
     /// dialogue agent of aiot/giot), `evaluator` (ToolChain*'s cost and heuristic estimates),
-    /// `generator`, `verifier`, `refiner` (MALT's members).
+    /// `generator`, `verifier`, `refiner` (MALT's members), `planner`, `critic` (ReAd's),
+    /// `caller`, `summarizer` (α-UMi's, with `planner`), `primary`, `arithmetic`, `reasoning`
+    /// (Polaris's), `case-writer`, `solver` (cases').
     #[arg(long = "role", value_name = "ROLE=URI", value_parser = parse_role)]
     roles: Vec<(String, String)>,
     /// Tools the agent may use, comma-separated (default: calculator,current_time,list_files,read_file).
