@@ -225,6 +225,11 @@ fn print_outcome(kernel: &Kernel, run: &RunId, printer: &Printer, json: bool) ->
     Ok(())
 }
 
+/// The name `value` (a unit enum variant, as `spy` or `civilians`) is serialized as.
+fn serde_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 /// Who is the spy's outcome for people.
 fn spy_table(outcome: &SpyOutcome) -> String {
     let header = ["PLAYER", "MODEL", "STYLE", "ROLE", "WORD", "WON", "OUT IN ROUND", "VOTES", "DISQUALIFIED", "INVALID VOTES"];
@@ -236,7 +241,7 @@ fn spy_table(outcome: &SpyOutcome) -> String {
                 p.name.clone(),
                 render::fit(&p.model, MODEL_WIDTH),
                 p.style.to_string(),
-                serde_json::to_value(p.role).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                serde_name(p.role),
                 p.word.clone(),
                 yes_no(p.won),
                 p.eliminated_in.map_or("-".into(), |r| r.to_string()),
@@ -247,7 +252,7 @@ fn spy_table(outcome: &SpyOutcome) -> String {
         })
         .collect();
     let winner = match outcome.winner {
-        Some(side) => serde_json::to_value(side).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        Some(side) => serde_name(side),
         None => "none (the game stopped before its end)".into(),
     };
     format!(
